@@ -1,0 +1,1 @@
+"""dmrx.explain — see ARCHITECTURE.md; filled in by later issues."""

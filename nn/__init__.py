@@ -1,0 +1,1 @@
+"""dmrx.nn — see ARCHITECTURE.md; filled in by later issues."""

@@ -1,0 +1,1 @@
+"""dmrx.quant — see ARCHITECTURE.md; filled in by later issues."""

@@ -1,0 +1,1 @@
+"""dmrx.robust — see ARCHITECTURE.md; filled in by later issues."""

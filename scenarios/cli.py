@@ -1,0 +1,114 @@
+"""The `dmrx` command line: parse, call the Python API, print and write. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dmrx.scenarios.catalog import LINKS, PATTERN_HELP, SCENARIOS, get_link, get_scenario
+from dmrx.scenarios.receivers import RECEIVER_NAMES, build_receiver
+from dmrx.scenarios.simulate import parse_snr_db, simulate
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {v}")
+    return v
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {v}")
+    return v
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dmrx", description="Link-level studies of neural 5G NR "
+                                "receivers that learn from the DMRS while they detect.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="BLER/BER vs SNR of receivers on a scenario")
+    s.add_argument("--link", default="ref-4prb", help=f"one of {sorted(LINKS)}")
+    s.add_argument("--scenario", default="tdl-c-300ns-60kmh",
+                   help=f"a catalog name (dmrx scenarios) or {PATTERN_HELP}")
+    s.add_argument("--receiver", default="ls",
+                   help=f"one or several, comma-separated, of {list(RECEIVER_NAMES)}; "
+                        "all see the same slots")
+    s.add_argument("--snr-db", default=None,
+                   help="start:stop:step (stop inclusive) or one value, in dB "
+                        "(default: the scenario's range in 2 dB steps)")
+    s.add_argument("--slots", type=_positive_int, default=1000, help="slots per SNR point")
+    s.add_argument("--batch-size", type=_positive_int, default=128)
+    s.add_argument("--max-block-errors", type=_positive_int, default=None,
+                   help="stop a point once every receiver has this many block errors")
+    s.add_argument("--seed", type=_nonneg_int, default=0)
+    s.add_argument("--json", help="write the results here")
+    s.add_argument("--plot", help="write the BLER figure here (.png or .svg)")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    sub.add_parser("scenarios", help="list the scenario and link catalogs")
+    return p
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    link = get_link(args.link)
+    scenario = get_scenario(args.scenario)
+    names = [n.strip() for n in args.receiver.split(",") if n.strip()]
+    receivers = {n: build_receiver(n, link) for n in names}
+    if args.snr_db is None:
+        lo, hi = scenario.snr_db_range
+        args.snr_db = f"{lo}:{hi}:2"
+    snr_db = parse_snr_db(args.snr_db)
+    result = simulate(link, scenario, receivers, snr_db, args.slots, batch_size=args.batch_size,
+                      seed=args.seed, max_block_errors=args.max_block_errors,
+                      progress=not args.no_progress)
+    print(result.table())
+    print(f"({result.elapsed_s:.1f} s)")
+    if args.json:
+        result.write_json(args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        result.plot(args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _scenarios(_: argparse.Namespace) -> int:
+    print("Links:")
+    for link in LINKS.values():
+        print(f"  {link.name:<14} {link.num_prbs} PRB, {link.subcarrier_spacing_khz} kHz, "
+              f"MCS {link.mcs_index} (table {link.mcs_table}: {2**link.num_bits_per_symbol}-QAM, "
+              f"R={link.code_rate:.3f}), DMRS symbols {link.dmrs_symbol_indices}, "
+              f"{link.num_rx_ant} rx ant, TB {link.tb_size} bits")
+    print("Scenarios:")
+    for sc in SCENARIOS.values():
+        c = sc.channel
+        what = c.model.upper() + (f"-{c.profile} {c.delay_spread_ns:g} ns {c.speed_kmh:g} km/h"
+                                  if c.model in ("tdl", "cdl") else "")
+        print(f"  {sc.name:<20} {what:<28} SNR {sc.snr_db_range[0]:g}..{sc.snr_db_range[1]:g}"
+              f" dB  {sc.description}")
+    print(f"Any other TDL/CDL point: {PATTERN_HELP}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `dmrx`; returns the exit status (2 on bad input, with a message)."""
+    args = _parser().parse_args(argv)
+    try:
+        return {"simulate": _simulate, "scenarios": _scenarios}[args.command](args)
+    except ValueError as e:
+        print(f"dmrx {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
