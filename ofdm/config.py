@@ -80,6 +80,9 @@ class LinkConfig:
         if self.dmrs_length == 2 and self.dmrs_additional_position > 1:
             raise _fail("dmrs_additional_position", self.dmrs_additional_position,
                         "0 or 1 with double-symbol DMRS (38.211 Table 6.4.1.1.3-4)")
+        if self.dmrs_type_a_position == 3 and self.dmrs_additional_position == 3:
+            raise _fail("dmrs_additional_position", 3,
+                        "0..2 when dmrs_type_a_position is 3 (38.211 6.4.1.1.3)")
         if self.dmrs_type_a_position == 3 and self.num_ofdm_symbols < 5:
             raise _fail("dmrs_type_a_position", 3,
                         "2 when the allocation has 4 symbols (38.211 6.4.1.1.3)")

@@ -17,8 +17,9 @@ def dmrs_values(link: LinkConfig) -> torch.Tensor:
 
     :return: [num_ofdm_symbols, fft_size] complex64
     """
-    grid = link.pusch_config().dmrs_grid  # [ports, subcarriers, symbols]
-    return torch.as_tensor(grid[0].T, dtype=torch.complex64).contiguous()
+    # Sionna gives the whole 14-symbol slot; the grid holds the allocation (symbols 0..l_d-1).
+    grid = link.pusch_config().dmrs_grid[0, :, : link.num_ofdm_symbols]  # [subcarriers, symbols]
+    return torch.as_tensor(grid.T, dtype=torch.complex64).contiguous()
 
 
 def dmrs_mask(link: LinkConfig) -> torch.Tensor:
@@ -35,5 +36,5 @@ def data_mask(link: LinkConfig) -> torch.Tensor:
 
     :return: [num_ofdm_symbols, fft_size] bool
     """
-    no_data = torch.as_tensor(link.pusch_config().dmrs_mask.T)  # True where no data is sent
+    no_data = torch.as_tensor(link.pusch_config().dmrs_mask[:, : link.num_ofdm_symbols].T)
     return ~no_data

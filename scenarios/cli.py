@@ -102,7 +102,10 @@ def _scenarios(_: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `dmrx`; returns the exit status (2 on bad input, with a message)."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed its usage message
+        return int(e.code or 0)
     try:
         return {"simulate": _simulate, "scenarios": _scenarios}[args.command](args)
     except ValueError as e:

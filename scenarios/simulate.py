@@ -2,7 +2,8 @@
 
 Every receiver sees the very same slots (bits, fading and noise), so differences between them
 are not sampling noise. Each SNR point draws from its own seed derived from the user's seed and
-the SNR, so a point's numbers do not depend on which other points run or in which order.
+the SNR, so a point's numbers do not depend on which other points run or in which order (they
+do depend on the batch size, which sets the order of the draws).
 """
 
 from __future__ import annotations

@@ -1,0 +1,42 @@
+import json
+
+import pytest
+from dmrx.scenarios.cli import main
+
+
+def test_simulate_writes_json_and_figure(tmp_path, capsys):
+    out, fig = tmp_path / "out.json", tmp_path / "out.png"
+    rc = main(["simulate", "--link", "ref-4prb", "--scenario", "tdl-c-300ns-60kmh",
+               "--receiver", "ls", "--snr-db", "8:12:4", "--slots", "64", "--seed", "1",
+               "--json", str(out), "--plot", str(fig), "--no-progress"])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    assert d["receiver"] == "ls" and d["seed"] == 1
+    assert d["link"]["name"] == "ref-4prb" and d["scenario"]["name"] == "tdl-c-300ns-60kmh"
+    assert [p["snr_db"] for p in d["points"]] == [8.0, 12.0]
+    for p in d["points"]:
+        assert p["slots"] == 64 and p["bits"] == 64 * 1256
+        assert p["bler"] == p["block_errors"] / 64 and p["ber"] == p["bit_errors"] / p["bits"]
+    assert d["points"][0]["bler"] > d["points"][1]["bler"]
+    assert fig.stat().st_size > 1000 and fig.read_bytes()[:4] == b"\x89PNG"
+    table = capsys.readouterr().out
+    assert "BLER" in table and "12.00" in table
+
+
+def test_scenarios_lists_links_and_scenarios(capsys):
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    assert "ref-4prb-hs" in out and "tdl-c-300ns-300kmh" in out
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--scenario", "tdl-x-1ns-1kmh"], "unknown scenario 'tdl-x-1ns-1kmh'"),
+    (["--link", "nope"], "unknown link 'nope'"),
+    (["--receiver", "neural"], "unknown receiver 'neural'"),
+    (["--snr-db", "14:6:2"], "backwards"),
+    (["--slots", "-5"], "--slots: must be a positive integer"),
+])
+def test_bad_input_gets_a_clear_error(argv, msg, capsys):
+    rc = main(["simulate", "--no-progress", "--slots", "8", *argv])
+    assert rc == 2
+    assert msg in capsys.readouterr().err
