@@ -19,9 +19,10 @@ import time
 
 import torch
 from _common import write
+from sionna.phy.nr import PUSCHReceiver
+
 from dmrx.ofdm import Channel, Decoder, LSReceiver, Transmitter, seed_everything
 from dmrx.scenarios import get_link, get_scenario
-from sionna.phy.nr import PUSCHReceiver
 
 
 def _time(fn, n_slots: int) -> float:

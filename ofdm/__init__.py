@@ -6,13 +6,14 @@ from dmrx.ofdm.config import LinkConfig
 from dmrx.ofdm.decoder import Decoded, Decoder
 from dmrx.ofdm.dmrs import data_mask, dmrs_mask, dmrs_values
 from dmrx.ofdm.metrics import ErrorCounts, count_errors
-from dmrx.ofdm.receivers import LSReceiver, PerfectCSIReceiver, check_receiver_inputs
+from dmrx.ofdm.receivers import LMMSEDemapper, LSReceiver, PerfectCSIReceiver, check_receiver_inputs
 from dmrx.ofdm.seeding import derive_seed, seed_everything
 from dmrx.ofdm.transmitter import Transmitter, TxSlot
 
 __all__ = [
     "Channel", "ChannelConfig", "ChannelOutput", "LinkConfig", "Decoded", "Decoder",
-    "data_mask", "dmrs_mask", "dmrs_values", "ErrorCounts", "count_errors", "LSReceiver",
+    "data_mask", "dmrs_mask", "dmrs_values", "ErrorCounts", "count_errors", "LMMSEDemapper",
+    "LSReceiver",
     "PerfectCSIReceiver", "check_receiver_inputs", "derive_seed", "seed_everything",
     "Transmitter", "TxSlot",
 ]

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
-from dmrx.ofdm.config import LinkConfig
-from dmrx.ofdm.transmitter import Transmitter
 from sionna.phy.channel import AWGN, OFDMChannel, RayleighBlockFading
 from sionna.phy.channel.tr38901 import CDL, TDL, AntennaArray
+
+from dmrx.ofdm.config import LinkConfig
+from dmrx.ofdm.transmitter import Transmitter
 
 CHANNEL_MODELS = ("awgn", "rayleigh", "tdl", "cdl")
 PROFILES = ("A", "B", "C", "D", "E")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+from sionna.phy.nr import TBDecoder
+
 from dmrx.ofdm.config import LinkConfig
 from dmrx.ofdm.transmitter import Transmitter
-from sionna.phy.nr import TBDecoder
 
 
 class Decoded(NamedTuple):

@@ -7,6 +7,7 @@ target them, CAM maps outline them.
 from __future__ import annotations
 
 import torch
+
 from dmrx.ofdm.config import LinkConfig
 
 

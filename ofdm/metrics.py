@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import torch
+
 from dmrx.ofdm.config import LinkConfig
 
 

@@ -18,11 +18,12 @@ import math
 
 import numpy as np
 import torch
-from dmrx.ofdm.config import LinkConfig
-from dmrx.ofdm.transmitter import Transmitter
 from sionna.phy.mimo import StreamManagement
 from sionna.phy.nr import LayerDemapper, LayerMapper, PUSCHLSChannelEstimator
 from sionna.phy.ofdm import LinearDetector
+
+from dmrx.ofdm.config import LinkConfig
+from dmrx.ofdm.transmitter import Transmitter
 
 INTERPOLATIONS = ("nn", "lin", "lin_time_avg")
 
@@ -56,8 +57,15 @@ def check_receiver_inputs(link: LinkConfig, y: object, no: object) -> torch.Tens
     return no.to(torch.float32)
 
 
-class _LMMSEDemapper(torch.nn.Module):
-    """LMMSE equalisation + max-log demapping + layer demapping, as in Sionna's PUSCHReceiver."""
+class LMMSEDemapper(torch.nn.Module):
+    """LMMSE equalisation + max-log demapping + layer demapping, as in Sionna's PUSCHReceiver.
+
+    :input y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
+    :input h_hat: [batch, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size] complex64
+    :input err_var: channel-estimation error variance, broadcastable to h_hat, float32
+    :input no: 0-d or [batch] float32
+    :output llr: [batch, num_coded_bits] float32
+    """
 
     def __init__(self, link: LinkConfig, tx: Transmitter, device: str | None):
         super().__init__()
@@ -95,7 +103,7 @@ class LSReceiver(torch.nn.Module):
             tx.resource_grid, link.dmrs_length, link.dmrs_additional_position,
             link.pusch_config().dmrs.num_cdm_groups_without_data,
             interpolation_type=interpolation, device=device)
-        self.demapper = _LMMSEDemapper(link, tx, device)
+        self.demapper = LMMSEDemapper(link, tx, device)
 
     def forward(self, y: torch.Tensor, no: float | torch.Tensor) -> torch.Tensor:
         no = check_receiver_inputs(self.link, y, no)
@@ -118,7 +126,7 @@ class PerfectCSIReceiver(torch.nn.Module):
     def __init__(self, link: LinkConfig, device: str | None = None):
         super().__init__()
         self.link = link
-        self.demapper = _LMMSEDemapper(link, Transmitter(link, device=device), device)
+        self.demapper = LMMSEDemapper(link, Transmitter(link, device=device), device)
 
     def forward(self, y: torch.Tensor, no: float | torch.Tensor,
                 h: torch.Tensor | None = None) -> torch.Tensor:

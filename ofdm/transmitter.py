@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from dmrx.ofdm.config import LinkConfig
 from sionna.phy.mapping import BinarySource
 from sionna.phy.nr import PUSCHTransmitter
+
+from dmrx.ofdm.config import LinkConfig
 
 
 class TxSlot(NamedTuple):

@@ -6,8 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from dmrx.nn import TrainConfig, build_receiver, train
 from dmrx.scenarios.catalog import LINKS, PATTERN_HELP, SCENARIOS, get_link, get_scenario
-from dmrx.scenarios.receivers import RECEIVER_NAMES, build_receiver
+from dmrx.scenarios.receivers import RECEIVER_NAMES
+from dmrx.scenarios.receivers import build_receiver as build_named_receiver
 from dmrx.scenarios.simulate import parse_snr_db, simulate
 
 
@@ -42,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"a catalog name (dmrx scenarios) or {PATTERN_HELP}")
     s.add_argument("--receiver", default="ls",
                    help=f"one or several, comma-separated, of {list(RECEIVER_NAMES)}; "
-                        "all see the same slots")
+                        "all see the same slots; learned ones as name or name=CHECKPOINT")
+    s.add_argument("--checkpoint", help="checkpoint directory of a 'neural'/'hybrid' receiver")
     s.add_argument("--snr-db", default=None,
                    help="start:stop:step (stop inclusive) or one value, in dB "
                         "(default: the scenario's range in 2 dB steps)")
@@ -55,6 +58,30 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--plot", help="write the BLER figure here (.png or .svg)")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
+    t = sub.add_parser("train", help="train a neural or hybrid receiver offline")
+    t.add_argument("--link", default="ref-4prb", help=f"one of {sorted(LINKS)}")
+    t.add_argument("--scenario", default="tdl-c-300ns-60kmh",
+                   help="one or several comma-separated scenarios; each step draws one")
+    t.add_argument("--receiver", default="neural", choices=["neural", "hybrid"])
+    t.add_argument("--snr-db", default="0:20", help="low:high, SNR drawn uniformly per slot")
+    t.add_argument("--steps", type=_positive_int, default=5000)
+    t.add_argument("--batch-size", type=_positive_int, default=64)
+    t.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--grad-clip", type=float, default=1.0)
+    t.add_argument("--scheduler", default="cosine",
+                   choices=["constant", "cosine", "plateau", "sgd-er"])
+    t.add_argument("--width", type=_positive_int, default=None,
+                   help="channels of the residual blocks (default: the receiver's)")
+    t.add_argument("--blocks", type=_positive_int, default=None, help="residual blocks")
+    t.add_argument("--epoch-steps", type=_positive_int, default=50,
+                   help="steps per logged epoch (and per step of epoch schedulers)")
+    t.add_argument("--checkpoint-every", type=_positive_int, default=500)
+    t.add_argument("--seed", type=_nonneg_int, default=0)
+    t.add_argument("--out", required=True, help="checkpoint directory (resumed if it exists)")
+    t.add_argument("--no-progress", action="store_true")
+
     sub.add_parser("scenarios", help="list the scenario and link catalogs")
     return p
 
@@ -63,7 +90,8 @@ def _simulate(args: argparse.Namespace) -> int:
     link = get_link(args.link)
     scenario = get_scenario(args.scenario)
     names = [n.strip() for n in args.receiver.split(",") if n.strip()]
-    receivers = {n: build_receiver(n, link) for n in names}
+    receivers = {n.partition("=")[0]: build_named_receiver(n, link, args.checkpoint)
+                 for n in names}
     if args.snr_db is None:
         lo, hi = scenario.snr_db_range
         args.snr_db = f"{lo}:{hi}:2"
@@ -79,6 +107,32 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.plot:
         result.plot(args.plot)
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    link = get_link(args.link)
+    names = [n.strip() for n in args.scenario.split(",") if n.strip()]
+    channels = tuple((n, get_scenario(n).channel) for n in names)
+    lo_hi = args.snr_db.split(":")
+    try:
+        snr = (float(lo_hi[0]), float(lo_hi[-1]))
+    except ValueError:
+        raise ValueError(f"--snr-db {args.snr_db!r}: expected low:high in dB") from None
+    net = None
+    if args.width or args.blocks:
+        base = build_receiver(args.receiver, link).config
+        net = base.replace(num_channels=args.width or base.num_channels,
+                           num_blocks=args.blocks or base.num_blocks).as_dict()
+    cfg = TrainConfig(link, channels, receiver=args.receiver, net=net, snr_db=snr,
+                      steps=args.steps, batch_size=args.batch_size, optimizer=args.optimizer,
+                      lr=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
+                      scheduler=args.scheduler, epoch_steps=args.epoch_steps,
+                      checkpoint_every=args.checkpoint_every, seed=args.seed)
+    result = train(cfg, args.out, progress=not args.no_progress)
+    last = result.log[-1] if result.log else {"loss": float("nan"), "bmd_rate": float("nan")}
+    print(f"trained {args.receiver} to step {result.step}: loss {last['loss']:.4f}, "
+          f"BMD rate {last['bmd_rate']:.4f} bit/bit -> {args.out}")
     return 0
 
 
@@ -107,8 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse has printed its usage message
         return int(e.code or 0)
     try:
-        return {"simulate": _simulate, "scenarios": _scenarios}[args.command](args)
-    except ValueError as e:
+        return {"simulate": _simulate, "train": _train,
+                "scenarios": _scenarios}[args.command](args)
+    except (ValueError, OSError) as e:
         print(f"dmrx {args.command}: error: {e}", file=sys.stderr)
         return 2
 

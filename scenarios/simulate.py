@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
+
 from dmrx.ofdm import (
     Channel,
     Decoder,
@@ -27,7 +29,6 @@ from dmrx.ofdm import (
     seed_everything,
 )
 from dmrx.scenarios.catalog import Scenario
-from tqdm.auto import tqdm
 
 SNR_DB_LIMITS = (-30.0, 60.0)
 

@@ -3,6 +3,8 @@
 import math
 
 import pytest
+from scipy.special import erfc
+
 from dmrx.ofdm import (
     Channel,
     ChannelConfig,
@@ -11,7 +13,6 @@ from dmrx.ofdm import (
     Transmitter,
     seed_everything,
 )
-from scipy.special import erfc
 
 
 def q(x):

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 import torch
-from dmrx.ofdm import Channel, ChannelConfig, Transmitter, seed_everything
 from scipy.special import j0
+
+from dmrx.ofdm import Channel, ChannelConfig, Transmitter, seed_everything
 
 
 @pytest.mark.parametrize("cfg", [

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from dmrx.ofdm import LinkConfig, Transmitter, data_mask, dmrs_mask, dmrs_values, seed_everything
 
 # 38.211 Table 6.4.1.1.3-3 (single-symbol DMRS, mapping type A), rows l_d = 8, 10, 12, 14;

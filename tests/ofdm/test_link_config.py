@@ -1,4 +1,5 @@
 import pytest
+
 from dmrx.ofdm import LinkConfig
 from dmrx.scenarios import get_link
 

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from dmrx.ofdm import Decoder, LSReceiver, PerfectCSIReceiver
 
 

@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+from sionna.phy.nr import PUSCHReceiver
+
 from dmrx.ofdm import (
     Channel,
     ChannelConfig,
@@ -14,7 +16,6 @@ from dmrx.ofdm import (
     count_errors,
     seed_everything,
 )
-from sionna.phy.nr import PUSCHReceiver
 
 
 @pytest.mark.parametrize("csi", ["ls", "perfect"])

@@ -1,4 +1,5 @@
 import pytest
+
 from dmrx.scenarios import LINKS, SCENARIOS, get_link, get_scenario
 
 

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from dmrx.scenarios.cli import main
 
 

@@ -1,4 +1,5 @@
 import pytest
+
 from dmrx.scenarios import build_receiver, get_scenario, parse_snr_db, simulate
 
 

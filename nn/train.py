@@ -1,0 +1,239 @@
+"""Offline training of neural / hybrid receivers on slots drawn on the fly.
+
+Every step draws its own slots from a seed derived from (seed, step): a run that is interrupted
+and resumed from its last checkpoint follows the very same loss trajectory as one that never
+stopped. Loss: binary cross-entropy on the coded bits; the BMD rate 1 - BCE/ln 2 (bit per coded
+bit) is logged with it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from dmrx.nn.checkpoint import (
+    CheckpointError,
+    build_receiver,
+    load_train_state,
+    load_weights,
+    read_config,
+    receiver_config,
+    save_checkpoint,
+)
+from dmrx.nn.sgd_er import SGDER
+from dmrx.ofdm import Channel, ChannelConfig, LinkConfig, Transmitter, derive_seed, seed_everything
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULERS = ("constant", "cosine", "plateau", "sgd-er")
+LOG_FIELDS = ("step", "loss", "bmd_rate", "lr", "elapsed_s")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """:param link: the link trained for
+    :param channels: (name, ChannelConfig) pairs; each step draws one of them
+    :param receiver: 'neural' or 'hybrid'
+    :param net: a ResNetConfig dict, None for the receiver's default
+    :param snr_db: (low, high): each slot's SNR is drawn uniformly in it
+    :param epoch_steps: steps per "epoch": the unit of logging and of epoch schedulers
+    :param sgd_er: keyword arguments of `SGDER` (patience, gamma, ...)
+    """
+
+    link: LinkConfig
+    channels: tuple[tuple[str, ChannelConfig], ...]
+    receiver: str = "neural"
+    net: dict | None = None
+    snr_db: tuple[float, float] = (0.0, 20.0)
+    steps: int = 5000
+    batch_size: int = 64
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    grad_clip: float = 1.0
+    scheduler: str = "cosine"
+    sgd_er: dict = field(default_factory=dict)
+    epoch_steps: int = 50
+    checkpoint_every: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def bad(name, allowed):
+            return ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is not allowed: "
+                              f"{allowed}")
+
+        if not self.channels:
+            raise bad("channels", "at least one scenario")
+        if self.receiver not in ("neural", "hybrid"):
+            raise bad("receiver", "'neural' or 'hybrid'")
+        lo, hi = self.snr_db
+        if not (-30 <= lo <= hi <= 60):
+            raise bad("snr_db", "low <= high within -30..60 dB")
+        for name in ("steps", "batch_size", "epoch_steps", "checkpoint_every"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise bad(name, "a positive integer")
+        if self.checkpoint_every % self.epoch_steps:
+            raise bad("checkpoint_every", f"a multiple of epoch_steps={self.epoch_steps}")
+        if self.optimizer not in OPTIMIZERS:
+            raise bad("optimizer", f"one of {OPTIMIZERS}")
+        if self.scheduler not in SCHEDULERS:
+            raise bad("scheduler", f"one of {SCHEDULERS}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise bad("lr", "a positive number")
+        if not self.grad_clip > 0:
+            raise bad("grad_clip", "> 0")
+        if self.seed < 0:
+            raise bad("seed", "a non-negative integer")
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["link"] = self.link.as_dict()
+        d["channels"] = [[n, dataclasses.asdict(c)] for n, c in self.channels]
+        return json.loads(json.dumps(d))  # tuples -> lists, as they come back from JSON
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    step: int
+    log: list[dict]
+    receiver: torch.nn.Module
+
+
+def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay)
+
+
+def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer):
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps,
+                                                          eta_min=cfg.lr * 0.01)
+    if cfg.scheduler == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=5,
+                                                          threshold=1e-3)
+    if cfg.scheduler == "sgd-er":
+        return SGDER(opt, **cfg.sgd_er)
+    return None
+
+
+def bmd_rate(bce_nats: float) -> float:
+    """Bit-metric-decoding rate (bit per coded bit) from a mean BCE in nats."""
+    return 1.0 - bce_nats / math.log(2.0)
+
+
+def _read_log(path: Path, upto: int) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        rows = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    for r in rows:
+        r["step"] = int(r["step"])
+    return [r for r in rows if r["step"] <= upto]
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(path)
+
+
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
+          progress: bool = True, stop_after: int | None = None) -> TrainResult:
+    """Train a receiver; checkpoints and `log.csv` go to `out`.
+
+    :param resume: continue from `out`'s checkpoint if there is one (it must have been made
+        with the same TrainConfig); False refuses to overwrite an existing checkpoint
+    :param stop_after: stop (with a checkpoint) after this global step, as an interruption
+        would; None trains to `cfg.steps`
+    :raises CheckpointError: `out` holds a checkpoint of another config, or a corrupt one
+    """
+    out = Path(out)
+    seed_everything(derive_seed(cfg.seed, "init"))  # the initial weights come from the seed too
+    rx = build_receiver(cfg.receiver, cfg.link, cfg.net)
+    opt = _optimizer(cfg, rx.parameters())
+    sched = _scheduler(cfg, opt)
+    step, log = 0, []
+    meta_train = cfg.as_dict()
+    if (out / "config.json").exists():
+        if not resume:
+            raise CheckpointError(f"{str(out)!r} already holds a checkpoint; choose another "
+                                  "output directory or resume")
+        meta = read_config(out)
+        if meta.get("train") != meta_train:
+            raise CheckpointError(f"{str(out)!r} holds a checkpoint of a different training "
+                                  "config; use the same arguments to resume, or a new --out")
+        load_weights(out, rx)
+        state = load_train_state(out, meta)
+        opt.load_state_dict(state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(state["scheduler"])
+        step = int(meta["step"])
+        log = _read_log(out / "log.csv", step)
+
+    def checkpoint() -> None:
+        state = {"optimizer": opt.state_dict(),
+                 "scheduler": sched.state_dict() if sched is not None else None}
+        save_checkpoint(out, rx, receiver_config(rx) | {"train": meta_train, "step": step},
+                        train_state=state)
+        _write_log(out / "log.csv", log)
+
+    tx = Transmitter(cfg.link)
+    channels = [Channel(cfg.link, c) for _, c in cfg.channels]
+    lo, hi = cfg.snr_db
+    last = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+    rx.train()
+    t0 = time.perf_counter() - (log[-1]["elapsed_s"] if log else 0.0)
+    bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not progress,
+               desc=f"train {cfg.receiver}")
+    epoch_loss = 0.0
+    while step < last:
+        seed_everything(derive_seed(cfg.seed, "train-step", step))
+        ch = channels[int(torch.randint(len(channels), ()))]
+        snr_db = lo + (hi - lo) * torch.rand(cfg.batch_size)
+        no = torch.pow(10.0, -snr_db / 10.0)
+        with torch.no_grad():
+            s = tx(cfg.batch_size)
+            y = ch(s.x, no).y
+        loss = F.binary_cross_entropy_with_logits(rx(y, no), s.c)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at step {step}; "
+                                     "lower --lr or --grad-clip")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(rx.parameters(), cfg.grad_clip)
+        opt.step()
+        if cfg.scheduler == "cosine":
+            sched.step()
+        step += 1
+        epoch_loss += loss.item()
+        bar.update(1)
+        if step % cfg.epoch_steps == 0:
+            mean = epoch_loss / cfg.epoch_steps
+            epoch_loss = 0.0
+            if cfg.scheduler in ("plateau", "sgd-er"):
+                sched.step(mean)
+            log.append({"step": step, "loss": mean, "bmd_rate": bmd_rate(mean),
+                        "lr": opt.param_groups[0]["lr"],
+                        "elapsed_s": time.perf_counter() - t0})
+            bar.set_postfix(loss=f"{mean:.4f}", bmd=f"{bmd_rate(mean):.3f}")
+        if step % cfg.checkpoint_every == 0 or step == last:
+            checkpoint()
+    bar.close()
+    if not (out / "config.json").exists():
+        checkpoint()
+    return TrainResult(out, step, log, rx.eval())
