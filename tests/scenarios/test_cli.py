@@ -33,7 +33,9 @@ def test_scenarios_lists_links_and_scenarios(capsys):
 @pytest.mark.parametrize("argv, msg", [
     (["--scenario", "tdl-x-1ns-1kmh"], "unknown scenario 'tdl-x-1ns-1kmh'"),
     (["--link", "nope"], "unknown link 'nope'"),
-    (["--receiver", "neural"], "unknown receiver 'neural'"),
+    (["--receiver", "mmse"], "unknown receiver 'mmse'"),
+    (["--receiver", "neural"], "receiver 'neural' needs a checkpoint"),
+    (["--receiver", "neural", "--checkpoint", "/nonexistent"], "no checkpoint at"),
     (["--snr-db", "14:6:2"], "backwards"),
     (["--slots", "-5"], "--slots: must be a positive integer"),
 ])
