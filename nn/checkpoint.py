@@ -72,6 +72,17 @@ def unflatten_state(tensors: dict[str, torch.Tensor], skeleton: Any) -> Any:
     return walk(skeleton)
 
 
+def learned_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """`model.state_dict()` without the buffers of embedded Sionna blocks (pilot patterns,
+    resource grids): they are rebuilt from the link config, and they alias one another, which
+    safetensors rightly refuses to store."""
+    from sionna.phy.object import Object
+
+    skip = [name + "." for name, m in model.named_modules() if name and isinstance(m, Object)]
+    return {k: v for k, v in model.state_dict().items()
+            if not any(k.startswith(p) for p in skip)}
+
+
 def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict,
                     train_state: dict | None = None) -> Path:
     """Write `model`'s weights, `config` (JSON-able) and optionally a training state.
@@ -85,7 +96,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict,
         tensors, skeleton = flatten_state(train_state, "train")
         _atomic(path / "train.safetensors", lambda p: save_file(tensors, str(p)))
         meta["train_state"] = skeleton
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = {k: v.detach().cpu().contiguous() for k, v in learned_state(model).items()}
     _atomic(path / "model.safetensors", lambda p: save_file(weights, str(p)))
     # config.json last: it is what marks the checkpoint complete
     _atomic(path / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
@@ -125,7 +136,7 @@ def load_weights(path: str | Path, model: torch.nn.Module) -> None:
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: model.safetensors: "
                               f"{e}") from e
-    own = model.state_dict()
+    own = learned_state(model)
     missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {str(path)!r} does not fit this receiver: missing "
@@ -134,7 +145,7 @@ def load_weights(path: str | Path, model: torch.nn.Module) -> None:
         if v.shape != own[k].shape:
             raise CheckpointError(f"checkpoint {str(path)!r} does not fit this receiver: {k} "
                                   f"has shape {list(v.shape)}, expected {list(own[k].shape)}")
-    model.load_state_dict(weights)
+    model.load_state_dict(weights, strict=False)  # the keys were checked just above
 
 
 def load_train_state(path: str | Path, meta: dict) -> dict:

@@ -14,7 +14,7 @@ from dmrx.nn.receiver import per_slot_no
 from dmrx.nn.resnet import GridResNet, ResNetConfig
 from dmrx.ofdm import LinkConfig, LMMSEDemapper, Transmitter, check_receiver_inputs, dmrs_mask
 
-DEFAULT_HYBRID = ResNetConfig(num_channels=16, num_blocks=3, ls_input=False)
+DEFAULT_HYBRID = ResNetConfig(num_channels=16, num_blocks=3, ls_input="none")
 
 
 class HybridReceiver(nn.Module):

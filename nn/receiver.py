@@ -3,7 +3,11 @@ tutorial), keeping the contract `receiver(y, no) -> llr`.
 
 Input features per RE (channels of an image over OFDM symbols x subcarriers):
   Re/Im y per rx antenna, log10(no), the DMRS mask, Re/Im of the known DMRS value, and
-  (optional) Re/Im of the raw LS estimate y/p on the DMRS REs per antenna (zero elsewhere).
+  (`ls_input`) Re/Im of the raw LS estimate y/p on the DMRS REs per antenna (zero elsewhere);
+  with 'smoothed' also that estimate interpolated over the grid by normalised convolution
+  (a fixed triangular kernel; Knutsson & Westin 1993) and the symbols it equalises, so a small
+  network starts from a classic receiver's view instead of learning interpolation from scratch.
+  The interpolation only uses the DMRS the network is allowed to see (`dmrs_keep`).
 Output: `num_bits_per_symbol` LLRs per RE; the data REs are read out in the order Sionna's
 resource-grid mapper fills them (row-major over symbol, subcarrier), the order of the coded bits.
 """
@@ -15,6 +19,19 @@ from torch import nn
 
 from dmrx.nn.resnet import GridResNet, ResNetConfig
 from dmrx.ofdm import LinkConfig, check_receiver_inputs, data_mask, dmrs_mask, dmrs_values
+
+
+def _triangular_kernel(link: LinkConfig) -> torch.Tensor:
+    """Separable triangular weights spanning the slot in time and +-6 subcarriers (about half
+    the coherence bandwidth of TDL-C 300 ns at 30 kHz) in frequency.
+
+    :return: [1, 1, 2 * num_ofdm_symbols - 1, 13] float32
+    """
+    t = torch.arange(-(link.num_ofdm_symbols - 1), link.num_ofdm_symbols, dtype=torch.float32)
+    f = torch.arange(-6, 7, dtype=torch.float32)
+    wt = 1 - t.abs() / link.num_ofdm_symbols
+    wf = 1 - f.abs() / 7
+    return (wt[:, None] * wf[None, :])[None, None]
 
 
 def per_slot_no(no: torch.Tensor, batch: int) -> torch.Tensor:
@@ -40,8 +57,11 @@ class NeuralReceiver(nn.Module):
         self.register_buffer("dmrs_mask", dmrs_mask(link), persistent=False)
         self.register_buffer("dmrs_values", dmrs_values(link), persistent=False)
         self.register_buffer("data_mask", data_mask(link), persistent=False)
-        n_in = 2 * link.num_rx_ant + 4 + (2 * link.num_rx_ant if self.config.ls_input else 0)
+        n_ant = link.num_rx_ant
+        n_in = 2 * n_ant + 4 + {"none": 0, "pilots": 2 * n_ant,
+                                "smoothed": 4 * n_ant + 2}[self.config.ls_input]
         self.net = GridResNet(n_in, link.num_bits_per_symbol, self.config)
+        self.register_buffer("smoothing_kernel", _triangular_kernel(link), persistent=False)
 
     def features(self, y: torch.Tensor, no: torch.Tensor,
                  dmrs_keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -63,11 +83,32 @@ class NeuralReceiver(nn.Module):
         no_db = torch.log10(no).reshape(-1, 1, 1, 1).expand(b, 1, *y.shape[-2:])
         feats = [y.real, y.imag, no_db, mask.unsqueeze(1).float(), p.real.unsqueeze(1),
                  p.imag.unsqueeze(1)]
-        if self.config.ls_input:
+        if self.config.ls_input != "none":
             # raw LS estimate y / p on the visible DMRS REs, zero elsewhere
             ls = y * (p.conj() / self.dmrs_values.abs().square().clamp_min(1e-9)).unsqueeze(1)
             feats += [ls.real, ls.imag]
+        if self.config.ls_input == "smoothed":
+            h = self._normalized_conv(ls, mask)  # [batch, ant, sym, sc]
+            x_hat = (h.conj() * y).sum(1) / (h.abs().square().sum(1) + no.reshape(-1, 1, 1))
+            feats += [h.real, h.imag, x_hat.real.unsqueeze(1), x_hat.imag.unsqueeze(1)]
         return torch.cat(feats, dim=1)
+
+    def _normalized_conv(self, ls: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """sum_w(mask * ls) / sum_w(mask): interpolates and smooths the pilots' LS estimates.
+
+        :param ls: [batch, ant, sym, sc] complex64, zero off the visible DMRS
+        :param mask: [batch, sym, sc] bool, the visible DMRS
+        """
+        b, n_ant = ls.shape[:2]
+        k = self.smoothing_kernel
+        pad = (k.shape[-2] // 2, k.shape[-1] // 2)
+        num = torch.nn.functional.conv2d(
+            torch.view_as_real(ls).permute(0, 1, 4, 2, 3).reshape(b * n_ant * 2, 1,
+                                                                  *ls.shape[-2:]), k,
+            padding=pad).reshape(b, n_ant, 2, *ls.shape[-2:])
+        den = torch.nn.functional.conv2d(mask.unsqueeze(1).float(), k, padding=pad)
+        num = num / den.clamp_min(1e-6).unsqueeze(2)
+        return torch.complex(num[:, :, 0], num[:, :, 1])
 
     def grid_llr(self, y: torch.Tensor, no: torch.Tensor,
                  dmrs_keep: torch.Tensor | None = None) -> torch.Tensor:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+LS_INPUTS = ("none", "pilots", "smoothed")
+
 
 @dataclass(frozen=True)
 class ResNetConfig:
@@ -15,13 +17,15 @@ class ResNetConfig:
     :param num_blocks: residual blocks (two 3x3 convolutions each)
     :param dilations: per block, (time, frequency) dilation, cycled if shorter than num_blocks;
         dilation widens the receptive field so data far from the DMRS symbols sees them
-    :param ls_input: also feed the raw LS estimate at the DMRS REs (neural receiver only)
+    :param ls_input: channel-estimate features of the neural receiver: 'none'; 'pilots' (the
+        raw LS estimate y/p on the DMRS REs, DeepRx-style); 'smoothed' (those, plus their
+        normalised-convolution interpolation over the whole grid and the symbols it equalises)
     """
 
     num_channels: int = 32
     num_blocks: int = 4
     dilations: tuple[tuple[int, int], ...] = ((1, 1), (2, 2), (1, 3), (1, 1))
-    ls_input: bool = True
+    ls_input: str = "smoothed"
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_channels <= 1024:
@@ -37,6 +41,9 @@ class ResNetConfig:
             raise ValueError(f"ResNetConfig.dilations={self.dilations} is not allowed: "
                              "non-empty pairs of positive (time, frequency) dilations")
         object.__setattr__(self, "dilations", dil)
+        if self.ls_input not in LS_INPUTS:
+            raise ValueError(f"ResNetConfig.ls_input={self.ls_input!r} is not allowed: one of "
+                             f"{LS_INPUTS}")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

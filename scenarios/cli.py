@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--slots", type=_positive_int, default=1000, help="slots per SNR point")
     s.add_argument("--batch-size", type=_positive_int, default=128)
     s.add_argument("--max-block-errors", type=_positive_int, default=None,
-                   help="stop a point once every receiver has this many block errors")
+                   help="a receiver stops counting at a point once it has this many "
+                        "block errors")
     s.add_argument("--seed", type=_nonneg_int, default=0)
     s.add_argument("--json", help="write the results here")
     s.add_argument("--plot", help="write the BLER figure here (.png or .svg)")

@@ -177,8 +177,8 @@ def simulate(
         ([batch, num_coded_bits]); one with `requires_csi = True` is called `(y, no, h=h)`
     :param snr_db: SNR points, Es/N0 per data RE in dB
     :param num_slots: slots per SNR point (> 0)
-    :param max_block_errors: stop a point early once every receiver has counted this many
-        block errors (None: never)
+    :param max_block_errors: a receiver stops counting at a point once it has this many block
+        errors (the usual 100-error rule; None: never); the point ends when all have stopped
     :raises ValueError: no receiver, slots or batch size < 1, SNR out of range
     """
     if not receivers:
@@ -201,21 +201,22 @@ def simulate(
             seed_everything(derive_seed(seed, float(snr)))
             no = 10.0 ** (-float(snr) / 10.0)
             totals = {name: ErrorCounts() for name in receivers}
+            active = list(receivers)  # receivers still counting at this point
             done = 0
-            while done < num_slots:
+            while done < num_slots and active:
                 n = min(batch_size, num_slots - done)
                 s = tx(n)
                 y, h = channel(s.x, no)
-                for name, rx in receivers.items():
+                for name in list(active):
+                    rx = receivers[name]
                     llr = rx(y, no, h=h) if getattr(rx, "requires_csi", False) else rx(y, no)
                     b_hat, crc_ok = decoder(llr)
                     totals[name] += count_errors(s.b, b_hat, crc_ok, s.c, llr)
+                    if max_block_errors and totals[name].block_errors >= max_block_errors:
+                        active.remove(name)
                 done += n
                 bar.update(n)
-                if max_block_errors and all(t.block_errors >= max_block_errors
-                                            for t in totals.values()):
-                    bar.update(num_slots - done)
-                    break
+            bar.update(num_slots - done)
             result.points.extend(SnrPoint(name, float(snr), totals[name]) for name in receivers)
     bar.close()
     result.elapsed_s = time.perf_counter() - t0

@@ -65,3 +65,18 @@ def test_checkpoint_of_another_architecture_is_refused(saved):
     (path / "config.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="does not fit this receiver"):
         load_receiver(path)
+
+
+def test_hybrid_round_trip_stores_only_learned_weights(tmp_path, ref_link):
+    from safetensors.torch import load_file
+
+    from dmrx.nn import HybridReceiver
+
+    torch.manual_seed(1)
+    rx = HybridReceiver(ref_link)
+    torch.nn.init.normal_(rx.net.output_conv.weight, std=0.01)  # not the zero init
+    save_checkpoint(tmp_path / "h", rx, receiver_config(rx))
+    assert all(k.startswith("net.") for k in load_file(str(tmp_path / "h/model.safetensors")))
+    back = load_receiver(tmp_path / "h", ref_link)
+    y = torch.randn(2, 1, 1, 14, 48, dtype=torch.complex64)
+    assert torch.equal(rx.eval()(y, 0.1), back(y, 0.1))

@@ -39,12 +39,21 @@ def test_hidden_dmrs_positions_carry_no_pilot_information(ref_link):
     rx = NeuralReceiver(ref_link, TINY)
     keep = dmrs_mask(ref_link).clone()
     keep[2] = False  # hide the DMRS of symbol 2
-    f = rx.features(y, torch.full((4,), 0.1), keep.expand(4, -1, -1))
-    pilot_channels = f[:, 3:]  # mask, Re/Im p, Re/Im LS (y channels 0, 1 and no 2 stay)
+    no = torch.full((4,), 0.1)
+    f = rx.features(y, no, keep.expand(4, -1, -1))
+    pilot_channels = f[:, 3:8]  # DMRS mask, Re/Im pilot, Re/Im raw LS
     assert torch.all(pilot_channels[:, :, 2] == 0)
     assert torch.any(pilot_channels[:, :, 11] != 0)
     # the received samples of the hidden REs are still there, as for data
     torch.testing.assert_close(f[:, 0, 2], y[:, 0, 0, 2].real)
+    # nothing else is derived from them: the smoothed channel estimate ignores them, and only
+    # the hidden REs' own y and equalised symbol (channels 0, 1, 10, 11) may change
+    y2 = y.clone()
+    y2[:, 0, 0, 2] = torch.randn_like(y2[:, 0, 0, 2]) * 5
+    f2 = rx.features(y2, no, keep.expand(4, -1, -1))
+    changed = (f2 != f).flatten(2).any(-1).any(0)  # per feature channel
+    assert set(torch.nonzero(changed).flatten().tolist()) <= {0, 1, 10, 11}
+    torch.testing.assert_close(f2[:, :, :2], f[:, :, :2])  # other symbols untouched
 
 
 def test_untrained_hybrid_is_exactly_ls(ref_link):

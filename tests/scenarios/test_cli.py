@@ -43,3 +43,24 @@ def test_bad_input_gets_a_clear_error(argv, msg, capsys):
     rc = main(["simulate", "--no-progress", "--slots", "8", *argv])
     assert rc == 2
     assert msg in capsys.readouterr().err
+
+
+def test_train_then_simulate_the_checkpoint(tmp_path, capsys):
+    out = tmp_path / "nrx"
+    assert main(["train", "--link", "ref-4prb", "--scenario", "tdl-c-300ns-60kmh,awgn",
+                 "--steps", "4", "--batch-size", "4", "--epoch-steps", "2",
+                 "--checkpoint-every", "2", "--width", "8", "--blocks", "1", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert "trained neural to step 4" in capsys.readouterr().out
+    assert len((out / "log.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    js = tmp_path / "n.json"
+    assert main(["simulate", "--receiver", "ls,neural", "--checkpoint", str(out), "--snr-db",
+                 "20", "--slots", "8", "--json", str(js), "--no-progress"]) == 0
+    import json
+
+    d = json.loads(js.read_text())
+    assert d["receiver"] == ["ls", "neural"] and len(d["points"]) == 2
+    # the checkpoint is for ref-4prb: another link is refused with a clear message
+    assert main(["simulate", "--link", "ref-4prb-2rx", "--receiver", f"neural={out}",
+                 "--slots", "8", "--no-progress"]) == 2
+    assert "trained for link 'ref-4prb'" in capsys.readouterr().err

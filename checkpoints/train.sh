@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Rebuilds the checkpoints shipped in this folder (the main job, tests and benchmarks use them,
+# so none of them needs training). Deterministic: same seed, same weights on the same machine.
+#   bash checkpoints/train.sh [neural-ref-4prb|hybrid-ref-4prb|neural-ref-4prb-hs|hybrid-ref-4prb-hs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DMRX=${DMRX:-.venv/bin/dmrx}
+only=${1:-all}
+
+run() {  # name, then dmrx train arguments
+  local name=$1; shift
+  if [[ $only == all || $only == "$name" ]]; then
+    "$DMRX" train --out "checkpoints/$name" --no-progress "$@"
+    rm -f "checkpoints/$name/train.safetensors"  # optimizer state: not needed to use it
+  fi
+}
+
+# ref-4prb: both reference scenarios (3 and 60 km/h), SNR across the waterfall.
+run neural-ref-4prb --link ref-4prb --scenario tdl-c-300ns-3kmh,tdl-c-300ns-60kmh \
+  --receiver neural --width 32 --blocks 4 --snr-db 0:18 --steps 12000 --batch-size 64 \
+  --lr 2e-3 --scheduler cosine --seed 1
+run hybrid-ref-4prb --link ref-4prb --scenario tdl-c-300ns-3kmh,tdl-c-300ns-60kmh \
+  --receiver hybrid --snr-db 0:18 --steps 4000 --batch-size 64 --lr 2e-3 --scheduler cosine \
+  --seed 1
+# ref-4prb-hs: one DMRS symbol at 300 km/h, where interpolation-based LS breaks.
+run neural-ref-4prb-hs --link ref-4prb-hs --scenario tdl-c-300ns-300kmh \
+  --receiver neural --width 32 --blocks 4 --snr-db 0:22 --steps 12000 --batch-size 64 \
+  --lr 2e-3 --scheduler cosine --seed 1
+run hybrid-ref-4prb-hs --link ref-4prb-hs --scenario tdl-c-300ns-300kmh \
+  --receiver hybrid --snr-db 0:22 --steps 4000 --batch-size 64 --lr 2e-3 --scheduler cosine \
+  --seed 1
