@@ -1,1 +1,5 @@
-"""dmrx.robust — see ARCHITECTURE.md; filled in by later issues."""
+"""dmrx.robust — jammers and (later) adversarial perturbations and robust training."""
+
+from dmrx.robust.jammers import DMRSJammer
+
+__all__ = ["DMRSJammer"]

@@ -140,6 +140,9 @@ class SimulationResult:
                     if p.counts.block_errors == 0]
             if zero:
                 ax.plot(*zip(*zero, strict=True), "o", mfc="white", color=line.get_color())
+        if any(p.counts.block_errors == 0 for p in self.points):
+            ax.text(0.02, 0.02, "hollow: no block error (drawn at 0.5 / slots)",
+                    transform=ax.transAxes, fontsize=8, color="0.4")
         ax.set_xlabel("SNR (Es/N0 per RE) [dB]")
         ax.set_ylabel("BLER")
         ax.set_title(f"{self.link.name} on {self.scenario.name}")

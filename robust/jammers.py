@@ -1,0 +1,41 @@
+"""Jammers as channel stages: they add interference to the received grid.
+
+A jammer's power is set by its jammer-to-signal ratio (JSR, dB) over the resource elements it
+targets: the mean power it adds there over the mean power of the received signal (h x, without
+noise) on the same REs, per slot. The robust issue extends this module with the other jammer
+types; the online adapter's guard is tested against the DMRS-targeted one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from dmrx.ofdm import LinkConfig, dmrs_mask
+
+
+class DMRSJammer(torch.nn.Module):
+    """Complex Gaussian interference on the DMRS REs only (a pilot-targeting jammer).
+
+    :param jsr_db: jammer-to-signal ratio on the DMRS REs, -50..50 dB
+    :input y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64 received grid
+    :input x: [batch, 1, 1, num_ofdm_symbols, fft_size] complex64 transmitted grid
+    :input h: [batch, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size] complex64 channel
+    :output y: y plus the interference, same shape
+    """
+
+    def __init__(self, link: LinkConfig, jsr_db: float):
+        super().__init__()
+        if not (math.isfinite(jsr_db) and -50 <= jsr_db <= 50):
+            raise ValueError(f"DMRSJammer jsr_db={jsr_db!r} is not allowed: -50..50 dB")
+        self.link, self.jsr_db = link, float(jsr_db)
+        self.register_buffer("target", dmrs_mask(link), persistent=False)
+
+    def forward(self, y: torch.Tensor, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        signal = h[:, :, :, 0, 0] * x[:, :, 0:1]  # [batch, 1, ant, sym, sc]
+        m = self.target
+        p_signal = signal[..., m].abs().square().mean(dim=(1, 2, 3))  # [batch]
+        p_jam = p_signal * 10.0 ** (self.jsr_db / 10.0)
+        noise = torch.randn(y.shape, dtype=y.dtype, device=y.device)  # unit power, complex
+        return y + noise * (p_jam.sqrt().reshape(-1, 1, 1, 1, 1) * m)
