@@ -15,6 +15,7 @@ resource-grid mapper fills them (row-major over symbol, subcarrier), the order o
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dmrx.nn.resnet import GridResNet, ResNetConfig
@@ -118,7 +119,34 @@ class NeuralReceiver(nn.Module):
         """
         return self.net(self.features(y, no, dmrs_keep)).permute(0, 2, 3, 1)
 
+    def data_llr(self, grid: torch.Tensor) -> torch.Tensor:
+        """[batch, sym, sc, bits] grid LLRs -> [batch, num_coded_bits], data REs row-major."""
+        return grid[:, self.data_mask].reshape(grid.shape[0], -1)
+
+    def hidden_dmrs_bce(self, grid: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """BCE of the sign-bit LLRs at hidden DMRS REs against the known pilots.
+
+        The DMRS is QPSK, so a hidden pilot fixes the two sign bits of the QAM Gray mapping
+        (38.211 5.1: b0 <-> Re < 0, b1 <-> Im < 0), the bits the network outputs for a data RE
+        there: detecting it from the visible DMRS is the computation of detecting data.
+
+        :param grid: [batch, sym, sc, bits] from `grid_llr(..., dmrs_keep=dmrs_mask & ~hidden)`
+        :param hidden: [batch, sym, sc] bool, a subset of the DMRS REs
+        """
+        p = self.dmrs_values.expand(grid.shape[0], -1, -1)[hidden]
+        labels = torch.stack([p.real < 0, p.imag < 0], dim=-1).float()
+        return F.binary_cross_entropy_with_logits(grid[..., :2][hidden], labels)
+
+    def hide_dmrs(self, batch: int, fraction: float,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """A random subset (each DMRS RE with probability `fraction`) of the DMRS REs.
+
+        :return: [batch, num_ofdm_symbols, fft_size] bool, True = hidden
+        """
+        r = torch.rand((batch, *self.dmrs_mask.shape), generator=generator,
+                       device=self.dmrs_mask.device)
+        return (r < fraction) & self.dmrs_mask
+
     def forward(self, y: torch.Tensor, no: float | torch.Tensor) -> torch.Tensor:
         no = per_slot_no(check_receiver_inputs(self.link, y, no), y.shape[0])
-        llr = self.grid_llr(y, no)[:, self.data_mask]  # [batch, data REs, bits], row-major
-        return llr.reshape(y.shape[0], -1)
+        return self.data_llr(self.grid_llr(y, no))

@@ -94,9 +94,23 @@ class GridResNet(nn.Module):
             for i in range(config.num_blocks))
         self.output_norm = nn.GroupNorm(1, c)
         self.output_conv = nn.Conv2d(c, out_channels, 3, padding=1)
+        self.adapter: nn.Module | None = None
+
+    def add_adapter(self, rank: int = 4) -> nn.Module:
+        """Insert a residual bottleneck (1x1 conv C -> rank -> C) before the output head, with a
+        zero-initialised up-projection so the network's function is unchanged until trained.
+        Online adaptation can then train only these few weights."""
+        c = self.output_conv.in_channels
+        up = nn.Conv2d(rank, c, 1)
+        nn.init.zeros_(up.weight)
+        nn.init.zeros_(up.bias)
+        self.adapter = nn.Sequential(nn.Conv2d(c, rank, 1), nn.ReLU(), up)
+        return self.adapter
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = self.input_conv(x)
         for block in self.blocks:
             z = block(z)
+        if self.adapter is not None:
+            z = z + self.adapter(z)
         return self.output_conv(torch.relu(self.output_norm(z)))

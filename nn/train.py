@@ -46,6 +46,9 @@ class TrainConfig:
     :param snr_db: (low, high): each slot's SNR is drawn uniformly in it
     :param epoch_steps: steps per "epoch": the unit of logging and of epoch schedulers
     :param sgd_er: keyword arguments of `SGDER` (patience, gamma, ...)
+    :param dmrs_hide_fraction: neural receiver only: hide this fraction of the DMRS REs from
+        the input of each slot and add the BCE of detecting them (`hidden_dmrs_bce`, weight
+        `dmrs_loss_weight`), so the network learns the task online adaptation trains on
     """
 
     link: LinkConfig
@@ -65,6 +68,8 @@ class TrainConfig:
     epoch_steps: int = 50
     checkpoint_every: int = 500
     seed: int = 0
+    dmrs_hide_fraction: float = 0.0
+    dmrs_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
         def bad(name, allowed):
@@ -93,6 +98,10 @@ class TrainConfig:
             raise bad("grad_clip", "> 0")
         if self.seed < 0:
             raise bad("seed", "a non-negative integer")
+        if not 0 <= self.dmrs_hide_fraction < 1:
+            raise bad("dmrs_hide_fraction", "in [0, 1)")
+        if self.dmrs_hide_fraction and self.receiver != "neural":
+            raise bad("dmrs_hide_fraction", "0 for a hybrid receiver (it has no DMRS input)")
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -209,7 +218,13 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
         with torch.no_grad():
             s = tx(cfg.batch_size)
             y = ch(s.x, no).y
-        loss = F.binary_cross_entropy_with_logits(rx(y, no), s.c)
+        if cfg.dmrs_hide_fraction:
+            hidden = rx.hide_dmrs(cfg.batch_size, cfg.dmrs_hide_fraction)
+            grid = rx.grid_llr(y, no, dmrs_keep=rx.dmrs_mask & ~hidden)
+            data_loss = F.binary_cross_entropy_with_logits(rx.data_llr(grid), s.c)
+            loss = data_loss + cfg.dmrs_loss_weight * rx.hidden_dmrs_bce(grid, hidden)
+        else:
+            loss = data_loss = F.binary_cross_entropy_with_logits(rx(y, no), s.c)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; "
                                      "lower --lr or --grad-clip")
@@ -220,7 +235,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
         if cfg.scheduler == "cosine":
             sched.step()
         step += 1
-        epoch_loss += loss.item()
+        epoch_loss += data_loss.item()  # logged loss and BMD rate are those of the data
         bar.update(1)
         if step % cfg.epoch_steps == 0:
             mean = epoch_loss / cfg.epoch_steps

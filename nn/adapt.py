@@ -1,0 +1,361 @@
+"""Online adaptation: the receiver keeps learning from the DMRS of the slots it detects.
+
+Per slot the adapter first detects (`adapter(y, no) -> llr`, the receiver contract) and then,
+if its policy says so, learns from the same slot (`adapter.observe(y, no, ...)`):
+
+- **Label source, no leakage.** A random subset of the slot's DMRS REs is hidden from the
+  network's input (mask, pilot value and LS estimate zeroed there, see
+  `NeuralReceiver.features`), and the network must detect the known pilot at those REs from the
+  rest, exactly as it detects data. The DMRS is QPSK, so the labels are the two sign bits of the
+  16/64-QAM Gray mapping (38.211 5.1: b0 <-> sign of Re, b1 <-> sign of Im), the same bits the
+  network outputs for a data RE there. Optionally, transport blocks whose CRC passed give labels
+  for all their coded bits (`crc_labels`).
+- **What moves** (`params`): 'all' weights; 'norm-last' (GroupNorm affines, as in Tent, and the
+  output head); 'adapter' (a zero-initialised bottleneck before the head).
+- **Forgetting** (`anchor`): 'l2sp' pulls toward the pretrained weights (Li et al. 2018), 'ewc'
+  weights that pull by a diagonal Fisher estimated on the first slots (Kirkpatrick et al.
+  2017); `replay_slots` keeps a bounded memory of past slots mixed into each update.
+- **When** (`when`): 'every' slot, on a 'shift' (fast DMRS-loss average jumps above
+  `shift_factor` x its slow average; then `shift_updates` slots of updates), or on a 'schedule'
+  (every `period` slots). `sgd_er` drives the learning rate with `SGDER` restarts.
+- **Guard**: the weights of the last snapshot are checked against the current ones on fresh
+  slots (pre-update DMRS loss); if the current weights are worse by `guard_margin` on
+  `guard_patience` consecutive checks, or anything becomes non-finite, the adapter rolls back to
+  the snapshot and pauses for `cooldown` slots. Snapshots are refreshed only while the DMRS loss
+  looks normal (below `guard_factor` x its long-run median), so weights adapted to a jammed
+  stretch do not become the fallback.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dmrx.nn.receiver import NeuralReceiver, per_slot_no
+from dmrx.nn.sgd_er import SGDER
+from dmrx.ofdm import check_receiver_inputs
+
+PARAM_SETS = ("all", "norm-last", "adapter")
+WHEN = ("every", "shift", "schedule")
+ANCHORS = ("none", "l2sp", "ewc")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    params: str = "norm-last"
+    lr: float = 1e-3
+    hide_fraction: float = 0.5
+    when: str = "every"
+    period: int = 4
+    shift_factor: float = 1.3
+    shift_updates: int = 100
+    replay_slots: int = 0
+    replay_batch: int = 4
+    anchor: str = "none"
+    anchor_weight: float = 1.0
+    fisher_slots: int = 16
+    crc_labels: bool = False
+    adapter_rank: int = 4
+    guard: bool = True
+    guard_every: int = 4
+    guard_margin: float = 0.02
+    guard_patience: int = 3
+    guard_factor: float = 3.0
+    cooldown: int = 50
+    sgd_er: dict | None = None
+    sgd_er_epoch: int = 10
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        def bad(name, allowed):
+            return ValueError(f"AdaptConfig.{name}={getattr(self, name)!r} is not allowed: "
+                              f"{allowed}")
+
+        if self.params not in PARAM_SETS:
+            raise bad("params", f"one of {PARAM_SETS}")
+        if self.when not in WHEN:
+            raise bad("when", f"one of {WHEN}")
+        if self.anchor not in ANCHORS:
+            raise bad("anchor", f"one of {ANCHORS}")
+        if not 0 < self.hide_fraction < 1:
+            raise bad("hide_fraction", "in (0, 1): some DMRS must stay visible")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise bad("lr", "> 0")
+        for name in ("period", "shift_updates", "replay_batch", "fisher_slots", "adapter_rank",
+                     "guard_every", "guard_patience", "sgd_er_epoch"):
+            if getattr(self, name) < 1:
+                raise bad(name, ">= 1")
+        if self.replay_slots < 0 or self.cooldown < 0:
+            raise ValueError("AdaptConfig.replay_slots and cooldown must be >= 0")
+
+    def variant(self) -> str:
+        """A short name: params[-anchor][-replay][-when][-crc]."""
+        parts = [self.params]
+        if self.anchor != "none":
+            parts.append(self.anchor)
+        if self.replay_slots:
+            parts.append("replay")
+        if self.when != "every":
+            parts.append(self.when)
+        if self.crc_labels:
+            parts.append("crc")
+        if not self.guard:
+            parts.append("noguard")
+        return "-".join(parts)
+
+
+class ReplayBuffer:
+    """At most `max_slots` past slots (y, no), oldest dropped first; stored on the CPU."""
+
+    def __init__(self, max_slots: int):
+        self.slots: deque = deque(maxlen=max_slots)
+
+    def __len__(self) -> int:
+        return len(self.slots)
+
+    def add(self, y: torch.Tensor, no: torch.Tensor) -> None:
+        for i in range(y.shape[0]):
+            self.slots.append((y[i:i + 1].detach().cpu().clone(), no[i:i + 1].detach().cpu()))
+
+    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if not self.slots:
+            return None
+        idx = torch.randint(len(self.slots), (min(n, len(self.slots)),), generator=gen)
+        ys, nos = zip(*(self.slots[int(i)] for i in idx), strict=True)
+        return torch.cat(ys), torch.cat(nos)
+
+    def nbytes(self) -> int:
+        return sum(y.numel() * y.element_size() + n.numel() * n.element_size()
+                   for y, n in self.slots)
+
+
+class OnlineAdapter(nn.Module):
+    """Wraps a copy of a `NeuralReceiver` and adapts it slot by slot.
+
+    :input y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
+    :input no: float, 0-d or [batch] float32
+    :output llr: [batch, num_coded_bits] float32 (detection only; learning is `observe`)
+    """
+
+    requires_csi = False
+
+    def __init__(self, receiver: NeuralReceiver, config: AdaptConfig | None = None):
+        super().__init__()
+        if not isinstance(receiver, NeuralReceiver):
+            raise ValueError("OnlineAdapter needs a NeuralReceiver (it learns through the "
+                             f"network's DMRS input), got {type(receiver).__name__}")
+        self.config = c = config or AdaptConfig()
+        self.link = receiver.link
+        self.rx = copy.deepcopy(receiver).eval()  # the caller's receiver is never touched
+        if c.params == "adapter":
+            self.rx.net.add_adapter(c.adapter_rank)
+        self._params = self._select(c.params)
+        for p in self.rx.parameters():
+            p.requires_grad_(False)
+        for p in self._params:
+            p.requires_grad_(True)
+        self._anchor = [p.detach().clone() for p in self._params]
+        self._fisher = [torch.zeros_like(p) for p in self._params]
+        self._fisher_n = 0
+        self.opt = torch.optim.Adam(self._params, lr=c.lr)
+        self.sched = SGDER(self.opt, **c.sgd_er) if c.sgd_er is not None else None
+        self.replay = ReplayBuffer(c.replay_slots) if c.replay_slots else None
+        self.gen = torch.Generator().manual_seed(c.seed)
+        # bookkeeping
+        self.slot = 0
+        self.updates = 0
+        self.rollbacks = 0
+        self.shifts = 0
+        self.history: list[float] = []  # pre-update DMRS loss per observed slot
+        self._fast = self._slow = None
+        self._updates_left = 0
+        self._armed = True
+        self._pause = 0
+        self._epoch_losses: list[float] = []
+        self._worse = 0
+        self._snapshot = self._state()
+        self._snapshot_loss: float | None = None
+
+    # --- what moves -------------------------------------------------------------------------
+
+    def _select(self, which: str) -> list[nn.Parameter]:
+        net = self.rx.net
+        if which == "all":
+            return list(net.parameters())
+        if which == "adapter":
+            return list(net.adapter.parameters())
+        norms = [m for m in net.modules() if isinstance(m, nn.GroupNorm)]
+        return [p for m in norms for p in m.parameters()] + list(net.output_conv.parameters())
+
+    def _state(self) -> dict:
+        return {"params": [p.detach().clone() for p in self._params],
+                "opt": copy.deepcopy(self.opt.state_dict())}
+
+    def _restore(self, state: dict) -> None:
+        with torch.no_grad():
+            for p, v in zip(self._params, state["params"], strict=True):
+                p.copy_(v)
+        self.opt.load_state_dict(copy.deepcopy(state["opt"]))
+
+    # --- detection ----------------------------------------------------------------------------
+
+    def forward(self, y: torch.Tensor, no: float | torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.rx(y, no)
+
+    # --- learning -----------------------------------------------------------------------------
+
+    def dmrs_loss(self, y: torch.Tensor, no: torch.Tensor,
+                  hidden: torch.Tensor | None = None) -> torch.Tensor:
+        """BCE of the sign bits at hidden DMRS REs (`NeuralReceiver.hidden_dmrs_bce`).
+
+        :param no: [batch] float32
+        :param hidden: [batch, sym, sc] bool; a random `hide_fraction` of the DMRS if None
+        """
+        if hidden is None:
+            hidden = self.rx.hide_dmrs(y.shape[0], self.config.hide_fraction, self.gen)
+        grid = self.rx.grid_llr(y, no, dmrs_keep=self.rx.dmrs_mask & ~hidden)
+        return self.rx.hidden_dmrs_bce(grid, hidden)
+
+    def _anchor_penalty(self) -> torch.Tensor:
+        c = self.config
+        if c.anchor == "none":
+            return torch.zeros(())
+        total = torch.zeros(())
+        for p, p0, f in zip(self._params, self._anchor, self._fisher, strict=True):
+            w = f / max(self._fisher_n, 1) if c.anchor == "ewc" else 1.0
+            total = total + (w * (p - p0).square()).sum()
+        return c.anchor_weight * total
+
+    def _should_update(self, loss: float) -> bool:
+        c = self.config
+        if self._pause > 0:
+            self._pause -= 1
+            return False
+        if c.when == "every":
+            return True
+        if c.when == "schedule":
+            return self.slot % c.period == 0
+        # 'shift': a fast average of the DMRS loss jumping above the slow one
+        self._fast = loss if self._fast is None else 0.7 * self._fast + 0.3 * loss
+        self._slow = loss if self._slow is None else 0.98 * self._slow + 0.02 * loss
+        jumped = self._fast > c.shift_factor * self._slow
+        if not jumped:
+            self._armed = True  # hysteresis: a loss that stays high is not a new shift
+        elif self._armed and self._updates_left == 0:
+            self._armed = False
+            self.shifts += 1
+            self._updates_left = c.shift_updates
+            if self.sched is not None:  # a new channel: restart the learning rate
+                self.sched.restarts += 1
+                self.sched.cycle_epoch = 0
+        if self._updates_left > 0:
+            self._updates_left -= 1
+            return True
+        return False
+
+    def observe(self, y: torch.Tensor, no: float | torch.Tensor,
+                c_hat: torch.Tensor | None = None, crc_ok: torch.Tensor | None = None) -> dict:
+        """Learn from slots just detected.
+
+        :param y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
+        :param c_hat: [batch, num_coded_bits] re-encoded decoded bits (for `crc_labels`)
+        :param crc_ok: [batch] bool, which of them passed the CRC
+        :return: {"dmrs_loss": pre-update loss, "updated": bool, "rolled_back": bool}
+        """
+        c = self.config
+        no = per_slot_no(check_receiver_inputs(self.link, y, no), y.shape[0])
+        self.slot += y.shape[0]
+        hidden = self.rx.hide_dmrs(y.shape[0], c.hide_fraction, self.gen)
+        self.rx.train()
+        loss = self.dmrs_loss(y, no, hidden)
+        pre = loss.item()
+        self.history.append(pre)
+        if c.anchor == "ewc" and self._fisher_n < c.fisher_slots:
+            self._accumulate_fisher(loss)
+            loss = self.dmrs_loss(y, no, hidden)
+        updated = False
+        if self._should_update(pre):
+            if self.replay is not None and len(self.replay):
+                yr, nr = self.replay.sample(c.replay_batch, self.gen)
+                loss = loss + self.dmrs_loss(yr, nr)
+            if c.crc_labels and c_hat is not None and crc_ok is not None and bool(crc_ok.any()):
+                llr = self.rx(y[crc_ok], no[crc_ok])
+                loss = loss + F.binary_cross_entropy_with_logits(llr, c_hat[crc_ok].float())
+            loss = loss + self._anchor_penalty()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self._params, 1.0)
+            self.opt.step()
+            self.updates += 1
+            updated = True
+            if self.sched is not None:
+                self._epoch_losses.append(pre)
+                if len(self._epoch_losses) == c.sgd_er_epoch:
+                    self.sched.step(sum(self._epoch_losses) / len(self._epoch_losses))
+                    self._epoch_losses = []
+        del loss  # the guard below swaps weights in place
+        # `pre` is the loss of the weights before this update on a slot they never learned from
+        rolled = c.guard and self._guard(y, no, hidden, pre)
+        if self.replay is not None:
+            self.replay.add(y, no)
+        self.rx.eval()
+        return {"dmrs_loss": pre, "updated": updated, "rolled_back": rolled}
+
+    def _accumulate_fisher(self, loss: torch.Tensor) -> None:
+        grads = torch.autograd.grad(loss, self._params, allow_unused=True)
+        for f, g in zip(self._fisher, grads, strict=True):
+            if g is not None:
+                f += g.detach().square()
+        self._fisher_n += 1
+
+    def _guard(self, y, no, hidden, current_loss: float) -> bool:
+        """Roll back if the weights have diverged from the last good snapshot.
+
+        `current_loss` is the pre-update loss of the weights on this slot; the snapshot is
+        scored on the same slot and hidden REs.
+        """
+        c = self.config
+        finite = math.isfinite(current_loss) and all(
+            bool(torch.isfinite(p).all()) for p in self._params)
+        if not finite:
+            return self.rollback()
+        if self.slot % c.guard_every:
+            return False
+        live = self._state()
+        self._restore(self._snapshot)
+        with torch.no_grad():
+            snap_loss = self.dmrs_loss(y, no, hidden).item()
+        self._restore(live)
+        if current_loss > snap_loss + c.guard_margin:
+            self._worse += 1
+            if self._worse >= c.guard_patience:
+                return self.rollback()
+            return False
+        self._worse = 0
+        recent = sorted(self.history[-200:])
+        median = recent[len(recent) // 2]
+        if current_loss <= c.guard_factor * median:  # looks normal: a new fallback
+            self._snapshot = live
+            self._snapshot_loss = current_loss
+        return False
+
+    def rollback(self) -> bool:
+        """Back to the last good weights; pause learning for `cooldown` slots."""
+        self._restore(self._snapshot)
+        self.rollbacks += 1
+        self._worse = 0
+        self._pause = self.config.cooldown
+        return True
+
+    def summary(self) -> dict:
+        return {"variant": self.config.variant(), "updates": self.updates,
+                "rollbacks": self.rollbacks, "shifts_detected": self.shifts,
+                "config": dataclasses.asdict(self.config)}

@@ -1,0 +1,113 @@
+import pytest
+import torch
+
+from dmrx.nn import NeuralReceiver, ResNetConfig
+from dmrx.nn.adapt import AdaptConfig, OnlineAdapter, ReplayBuffer
+from dmrx.ofdm import Channel, Transmitter, seed_everything
+from dmrx.scenarios import get_scenario
+
+
+@pytest.fixture
+def setup(ref_link):
+    torch.manual_seed(0)
+    rx = NeuralReceiver(ref_link, ResNetConfig(num_channels=8, num_blocks=1))
+    tx = Transmitter(ref_link)
+    ch = Channel(ref_link, get_scenario("tdl-c-300ns-60kmh").channel)
+
+    def slots(seed, n=2, no=0.05):
+        seed_everything(seed)
+        s = tx(n)
+        return ch(s.x, no).y, torch.full((n,), no)
+
+    return rx, slots
+
+
+def test_adapter_learns_from_dmrs_and_leaves_the_callers_receiver_alone(setup):
+    rx, slots = setup
+    before = {k: v.clone() for k, v in rx.state_dict().items()}
+    ad = OnlineAdapter(rx, AdaptConfig(params="all", lr=3e-3, guard=False))
+    y_eval, no_eval = slots(999, n=8)
+    hidden = rx.hide_dmrs(8, 0.5, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        loss0 = ad.dmrs_loss(y_eval, no_eval, hidden).item()
+    for i in range(30):
+        ad.observe(*slots(i))
+    with torch.no_grad():
+        loss1 = ad.dmrs_loss(y_eval, no_eval, hidden).item()
+    assert ad.updates == 30 and loss1 < loss0 - 0.05
+    for k, v in rx.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_norm_last_moves_only_norms_and_the_head(setup):
+    rx, slots = setup
+    ad = OnlineAdapter(rx, AdaptConfig(params="norm-last", lr=1e-2, guard=False))
+    for i in range(3):
+        ad.observe(*slots(i))
+    for name, p in ad.rx.net.named_parameters():
+        moved = not torch.equal(p, rx.net.get_parameter(name))
+        assert moved == ("norm" in name or name.startswith("output_conv")), name
+
+
+def test_adapter_param_set_starts_as_the_pretrained_function(setup):
+    rx, slots = setup
+    y, no = slots(5)
+    ad = OnlineAdapter(rx, AdaptConfig(params="adapter"))
+    assert torch.equal(ad(y, no), rx(y, no))
+    assert {id(p) for p in ad._params} == {id(p) for p in ad.rx.net.adapter.parameters()}
+
+
+def test_guard_rolls_back_on_a_synthetic_divergence(setup):
+    rx, slots = setup
+    ad = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-4, guard_every=1,
+                                       guard_patience=2, cooldown=5))
+    for i in range(4):
+        ad.observe(*slots(i))
+    good = [p.detach().clone() for p in ad._snapshot["params"]]
+    with torch.no_grad():  # a poisoned update: the weights blow up
+        for p in ad._params:
+            p.add_(torch.randn_like(p) * 3)
+    rolled = [ad.observe(*slots(10 + i))["rolled_back"] for i in range(2)]
+    assert rolled == [False, True] and ad.rollbacks == 1
+    for p, g in zip(ad._params, good, strict=True):
+        assert torch.equal(p, g)
+    # paused for `cooldown` slots after a rollback
+    assert [ad.observe(*slots(20 + i))["updated"] for i in range(6)] == [False] * 5 + [True]
+
+
+def test_guard_rolls_back_on_non_finite_weights(setup):
+    rx, slots = setup
+    ad = OnlineAdapter(rx, AdaptConfig(params="all"))
+    ad.observe(*slots(0))
+    with torch.no_grad():
+        ad._params[0].fill_(float("nan"))
+    assert ad.observe(*slots(1))["rolled_back"]
+    assert all(torch.isfinite(p).all() for p in ad._params)
+
+
+def test_replay_buffer_bounds_its_memory():
+    buf = ReplayBuffer(8)
+    y = torch.zeros(1, 1, 1, 14, 48, dtype=torch.complex64)
+    for _ in range(100):
+        buf.add(y, torch.ones(1))
+    assert len(buf) == 8
+    assert buf.nbytes() == 8 * (14 * 48 * 8 + 4)
+    yr, nr = buf.sample(3, torch.Generator().manual_seed(0))
+    assert yr.shape == (3, 1, 1, 14, 48) and nr.shape == (3,)
+
+
+def test_shift_policy_updates_only_after_a_loss_jump(setup):
+    rx, slots = setup
+    ad = OnlineAdapter(rx, AdaptConfig(when="shift", shift_factor=1.3, shift_updates=3,
+                                       guard=False))
+    flat = [ad._should_update(0.1) for _ in range(20)]
+    jump = [ad._should_update(1.0) for _ in range(5)]
+    assert not any(flat) and ad.shifts == 1 and jump == [True, True, True, False, False]
+
+
+@pytest.mark.parametrize("kw, field", [({"params": "bias"}, "params"), ({"when": "never"},
+                                       "when"), ({"hide_fraction": 1.0}, "hide_fraction"),
+                                       ({"anchor": "mas"}, "anchor")])
+def test_bad_adapt_config_names_the_field(kw, field):
+    with pytest.raises(ValueError, match=f"AdaptConfig.{field}="):
+        AdaptConfig(**kw)
