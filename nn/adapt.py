@@ -359,3 +359,26 @@ class OnlineAdapter(nn.Module):
         return {"variant": self.config.variant(), "updates": self.updates,
                 "rollbacks": self.rollbacks, "shifts_detected": self.shifts,
                 "config": dataclasses.asdict(self.config)}
+
+
+# Named variants for the CLI and benchmarks: what moves, how forgetting is limited, when.
+VARIANTS: dict[str, AdaptConfig] = {
+    "norm-last": AdaptConfig(params="norm-last", lr=1e-4),
+    "all-l2sp": AdaptConfig(params="all", lr=1e-4, anchor="l2sp", anchor_weight=10.0),
+    "all-ewc": AdaptConfig(params="all", lr=1e-4, anchor="ewc", anchor_weight=100.0),
+    "adapter": AdaptConfig(params="adapter", lr=1e-3),
+    "norm-last-replay": AdaptConfig(params="norm-last", lr=1e-4, replay_slots=64),
+    "norm-last-shift": AdaptConfig(params="norm-last", lr=1e-4, when="shift"),
+    "norm-last-schedule": AdaptConfig(params="norm-last", lr=1e-4, when="schedule", period=4),
+    "norm-last-sgd-er": AdaptConfig(params="norm-last", lr=1e-4,
+                                    sgd_er={"patience": 3, "gamma": 0.9, "max_lr_factor": 4}),
+    "norm-last-crc": AdaptConfig(params="norm-last", lr=1e-4, crc_labels=True),
+    "norm-last-noguard": AdaptConfig(params="norm-last", lr=1e-4, guard=False),
+}
+
+
+def get_variant(name: str, **overrides) -> AdaptConfig:
+    """:raises ValueError: unknown variant name"""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown adaptation variant {name!r}: use one of {sorted(VARIANTS)}")
+    return dataclasses.replace(VARIANTS[name], **overrides)

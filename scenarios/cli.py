@@ -6,10 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dmrx.nn import TrainConfig, build_receiver, train
+from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
+from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant
+from dmrx.scenarios.adapt_run import JammerWindow, run_schedule
 from dmrx.scenarios.catalog import LINKS, PATTERN_HELP, SCENARIOS, get_link, get_scenario
 from dmrx.scenarios.receivers import RECEIVER_NAMES
 from dmrx.scenarios.receivers import build_receiver as build_named_receiver
+from dmrx.scenarios.schedules import SCHEDULES, get_schedule
 from dmrx.scenarios.simulate import parse_snr_db, simulate
 
 
@@ -83,6 +86,23 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="checkpoint directory (resumed if it exists)")
     t.add_argument("--no-progress", action="store_true")
 
+    a = sub.add_parser("adapt", help="run a drift schedule: static vs adaptive vs LS vs "
+                       "perfect CSI on the same slots")
+    a.add_argument("--checkpoint", required=True, help="a neural receiver checkpoint")
+    a.add_argument("--schedule", default="drift-default",
+                   help=f"one of {sorted(SCHEDULES)} or a .toml file")
+    a.add_argument("--variants", default="norm-last",
+                   help=f"comma-separated adaptation variants of {sorted(VARIANTS)}")
+    a.add_argument("--lr", type=float, default=None, help="override the variants' lr")
+    a.add_argument("--jammer", default=None,
+                   help="DMRS-targeted jammer '<JSR>db@<start>:<stop>', e.g. 0db@400:500")
+    a.add_argument("--no-classic", action="store_true", help="skip LS and perfect CSI")
+    a.add_argument("--seed", type=_nonneg_int, default=0)
+    a.add_argument("--window", type=_positive_int, default=50, help="BLER window of the plot")
+    a.add_argument("--json")
+    a.add_argument("--plot")
+    a.add_argument("--no-progress", action="store_true")
+
     sub.add_parser("scenarios", help="list the scenario and link catalogs")
     return p
 
@@ -137,6 +157,36 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _adapt(args: argparse.Namespace) -> int:
+    schedule = get_schedule(args.schedule)
+    static = load_receiver(args.checkpoint)
+    if static.kind != "neural":
+        raise ValueError(f"dmrx adapt needs a neural receiver checkpoint, {args.checkpoint!r} "
+                         f"holds a {static.kind!r} one")
+    link = static.link
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    over = {"lr": args.lr} if args.lr is not None else {}
+    configs = {v: get_variant(v, seed=args.seed, **over) for v in names}
+    receivers = {"static": static}
+    for v, cfg in configs.items():
+        receivers["adaptive" if len(configs) == 1 else f"adaptive-{v}"] = OnlineAdapter(static,
+                                                                                        cfg)
+    if not args.no_classic:
+        receivers |= {"ls": build_named_receiver("ls", link),
+                      "perfect": build_named_receiver("perfect", link)}
+    jammer = JammerWindow.parse(args.jammer) if args.jammer else None
+    result = run_schedule(schedule, link, receivers, seed=args.seed, jammer=jammer,
+                          progress=not args.no_progress)
+    print(result.table())
+    if args.json:
+        result.write_json(args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        result.plot(args.plot, window=min(args.window, schedule.num_slots))
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def _scenarios(_: argparse.Namespace) -> int:
     print("Links:")
     for link in LINKS.values():
@@ -152,6 +202,10 @@ def _scenarios(_: argparse.Namespace) -> int:
         print(f"  {sc.name:<20} {what:<28} SNR {sc.snr_db_range[0]:g}..{sc.snr_db_range[1]:g}"
               f" dB  {sc.description}")
     print(f"Any other TDL/CDL point: {PATTERN_HELP}")
+    print("Drift schedules:")
+    for sch in SCHEDULES.values():
+        print(f"  {sch.name:<20} " + " -> ".join(f"{s.scenario} ({s.slots} slots, "
+                                                  f"{s.snr_db:g} dB)" for s in sch.segments))
     return 0
 
 
@@ -162,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse has printed its usage message
         return int(e.code or 0)
     try:
-        return {"simulate": _simulate, "train": _train,
+        return {"simulate": _simulate, "train": _train, "adapt": _adapt,
                 "scenarios": _scenarios}[args.command](args)
     except (ValueError, OSError) as e:
         print(f"dmrx {args.command}: error: {e}", file=sys.stderr)

@@ -64,3 +64,33 @@ def test_train_then_simulate_the_checkpoint(tmp_path, capsys):
     assert main(["simulate", "--link", "ref-4prb-2rx", "--receiver", f"neural={out}",
                  "--slots", "8", "--no-progress"]) == 2
     assert "trained for link 'ref-4prb'" in capsys.readouterr().err
+
+
+def test_adapt_compares_static_adaptive_and_classic_on_a_schedule(tmp_path, capsys):
+    import json
+
+    ck = tmp_path / "nrx"
+    assert main(["train", "--steps", "2", "--batch-size", "2", "--epoch-steps", "2",
+                 "--checkpoint-every", "2", "--width", "8", "--blocks", "1", "--out", str(ck),
+                 "--no-progress"]) == 0
+    sched = tmp_path / "s.toml"
+    sched.write_text('[[segment]]\nscenario = "tdl-a-30ns-3kmh"\nslots = 3\nsnr_db = 12\n'
+                     '[[segment]]\nscenario = "tdl-e-100ns-120kmh"\nslots = 2\nsnr_db = 12\n')
+    out, fig = tmp_path / "a.json", tmp_path / "a.png"
+    assert main(["adapt", "--checkpoint", str(ck), "--schedule", str(sched), "--variants",
+                 "norm-last,adapter", "--jammer", "0db@1:2", "--json", str(out), "--plot",
+                 str(fig), "--window", "2", "--no-progress"]) == 0
+    d = json.loads(out.read_text())
+    rx = d["receivers"]
+    assert set(rx) == {"static", "adaptive-norm-last", "adaptive-adapter", "ls", "perfect"}
+    assert rx["adaptive-adapter"]["updates"] == 5 and rx["static"]["updates"] == 0
+    for r in rx.values():
+        assert [s["slots"] for s in r["segments"]] == [3, 2]
+        overall = (r["segments"][0]["bler"] * 3 + r["segments"][1]["bler"] * 2) / 5
+        assert abs(r["bler"] - overall) < 1e-12
+    assert d["boundaries"] == [3] and d["jammer"] == {"start": 1, "stop": 2, "jsr_db": 0.0}
+    assert fig.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["adapt", "--checkpoint", str(ck), "--variants", "bogus",
+                 "--no-progress"]) == 2
+    assert "unknown adaptation variant 'bogus'" in capsys.readouterr().err
