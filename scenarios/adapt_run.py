@@ -126,6 +126,7 @@ class AdaptRunResult:
             ax.grid(alpha=0.3)
         a1.set_ylabel(f"BLER ({window}-slot window)")
         a1.set_yscale("symlog", linthresh=0.01)
+        a1.set_ylim(0, 1.05)
         a1.legend(fontsize=8)
         a2.set_ylabel("hidden-DMRS loss (BCE)")
         a2.set_xlabel("slot")
