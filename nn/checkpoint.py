@@ -29,8 +29,11 @@ class CheckpointError(ValueError):
     """A checkpoint is missing, corrupt or does not fit what it is loaded into."""
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp_path)`, then rename the temporary file over `path`: readers see the old
+    file or the new one, never half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
     write(tmp)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
@@ -94,12 +97,12 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: dict,
     meta = {"format": FORMAT, **config}
     if train_state is not None:
         tensors, skeleton = flatten_state(train_state, "train")
-        _atomic(path / "train.safetensors", lambda p: save_file(tensors, str(p)))
+        atomic_write(path / "train.safetensors", lambda p: save_file(tensors, str(p)))
         meta["train_state"] = skeleton
     weights = {k: v.detach().cpu().contiguous() for k, v in learned_state(model).items()}
-    _atomic(path / "model.safetensors", lambda p: save_file(weights, str(p)))
+    atomic_write(path / "model.safetensors", lambda p: save_file(weights, str(p)))
     # config.json last: it is what marks the checkpoint complete
-    _atomic(path / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+    atomic_write(path / "config.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
     return path
 
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from dmrx.nn.checkpoint import (
     CheckpointError,
+    atomic_write,
     build_receiver,
     load_train_state,
     load_weights,
@@ -153,12 +154,13 @@ def _read_log(path: Path, upto: int) -> list[dict]:
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    tmp.replace(path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+
+    atomic_write(path, write)
 
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from dmrx.nn.adapt import OnlineAdapter
+from dmrx.nn.checkpoint import atomic_write
 from dmrx.ofdm import Channel, Decoder, LinkConfig, Transmitter, derive_seed, seed_everything
 from dmrx.robust import DMRSJammer
 from dmrx.scenarios.schedules import Schedule
@@ -83,10 +84,8 @@ class AdaptRunResult:
                 "receivers": out}
 
     def write_json(self, path: str | Path) -> None:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.as_dict(), indent=2))
-        tmp.replace(path)
+        text = json.dumps(self.as_dict(), indent=2)
+        atomic_write(Path(path), lambda p: p.write_text(text))
 
     def table(self) -> str:
         segs = self.schedule.segments
@@ -134,11 +133,8 @@ class AdaptRunResult:
         names = " -> ".join(s.scenario for s in self.schedule.segments)
         a1.set_title(f"{self.schedule.name}: {names}", fontsize=9)
         fig.tight_layout()
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp" + path.suffix)
-        fig.savefig(tmp)
+        atomic_write(Path(path), fig.savefig)
         plt.close(fig)
-        tmp.replace(path)
 
 
 def run_schedule(schedule: Schedule, link: LinkConfig,

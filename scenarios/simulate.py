@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from dmrx.nn.checkpoint import atomic_write
 from dmrx.ofdm import (
     Channel,
     Decoder,
@@ -109,7 +110,8 @@ class SimulationResult:
         }
 
     def write_json(self, path: str | Path) -> None:
-        _atomic_write_text(Path(path), json.dumps(self.as_dict(), indent=2))
+        text = json.dumps(self.as_dict(), indent=2)
+        atomic_write(Path(path), lambda p: p.write_text(text))
 
     def table(self) -> str:
         head = f"{'receiver':<10} {'SNR dB':>7} {'slots':>7} {'BLER':>10} {'BER':>10} " \
@@ -149,17 +151,8 @@ class SimulationResult:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp" + path.suffix)
-        fig.savefig(tmp)
+        atomic_write(Path(path), fig.savefig)
         plt.close(fig)
-        tmp.replace(path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def simulate(
