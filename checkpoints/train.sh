@@ -24,7 +24,7 @@ run hybrid-ref-4prb --link ref-4prb --scenario tdl-c-300ns-3kmh,tdl-c-300ns-60km
   --seed 1
 # ref-4prb-hs: one DMRS symbol at 300 km/h, where interpolation-based LS breaks.
 run neural-ref-4prb-hs --link ref-4prb-hs --scenario tdl-c-300ns-300kmh \
-  --receiver neural --width 32 --blocks 4 --snr-db 0:22 --steps 12000 --batch-size 64 \
+  --receiver neural --width 32 --blocks 4 --snr-db 0:22 --steps 8000 --batch-size 64 \
   --lr 2e-3 --scheduler cosine --seed 1
 run hybrid-ref-4prb-hs --link ref-4prb-hs --scenario tdl-c-300ns-300kmh \
   --receiver hybrid --snr-db 0:22 --steps 4000 --batch-size 64 --lr 2e-3 --scheduler cosine \
