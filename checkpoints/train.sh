@@ -29,3 +29,9 @@ run neural-ref-4prb-hs --link ref-4prb-hs --scenario tdl-c-300ns-300kmh \
 run hybrid-ref-4prb-hs --link ref-4prb-hs --scenario tdl-c-300ns-300kmh \
   --receiver hybrid --snr-db 0:22 --steps 4000 --batch-size 64 --lr 2e-3 --scheduler cosine \
   --seed 1
+# The adaptation study's starting point: TDL-A 30 ns 3 km/h only (the first segment of
+# drift-default), so every later segment is new to it; trained with hidden DMRS so that the
+# online adapter's label task is one the network already does.
+run neural-ref-4prb-tdl-a --link ref-4prb --scenario tdl-a-30ns-3kmh \
+  --receiver neural --width 32 --blocks 4 --snr-db 0:18 --steps 8000 --batch-size 64 \
+  --lr 2e-3 --scheduler cosine --dmrs-hide-fraction 0.3 --seed 1

@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epoch-steps", type=_positive_int, default=50,
                    help="steps per logged epoch (and per step of epoch schedulers)")
     t.add_argument("--checkpoint-every", type=_positive_int, default=500)
+    t.add_argument("--dmrs-hide-fraction", type=float, default=0.0,
+                   help="neural: hide this fraction of the DMRS REs per slot and learn to "
+                        "detect them too (the online adapter's label task)")
     t.add_argument("--seed", type=_nonneg_int, default=0)
     t.add_argument("--out", required=True, help="checkpoint directory (resumed if it exists)")
     t.add_argument("--no-progress", action="store_true")
@@ -147,7 +150,8 @@ def _train(args: argparse.Namespace) -> int:
                       steps=args.steps, batch_size=args.batch_size, optimizer=args.optimizer,
                       lr=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
                       scheduler=args.scheduler, epoch_steps=args.epoch_steps,
-                      checkpoint_every=args.checkpoint_every, seed=args.seed)
+                      checkpoint_every=args.checkpoint_every, seed=args.seed,
+                      dmrs_hide_fraction=args.dmrs_hide_fraction)
     result = train(cfg, args.out, progress=not args.no_progress)
     last = result.log[-1] if result.log else {"loss": float("nan"), "bmd_rate": float("nan")}
     print(f"trained {args.receiver} to step {result.step}: loss {last['loss']:.4f}, "
