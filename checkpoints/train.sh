@@ -5,13 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DMRX=${DMRX:-.venv/bin/dmrx}
+PYTHON=${PYTHON:-.venv/bin/python}
 only=${1:-all}
 
 run() {  # name, then dmrx train arguments
   local name=$1; shift
   if [[ $only == all || $only == "$name" ]]; then
     "$DMRX" train --out "checkpoints/$name" --no-progress "$@"
-    rm -f "checkpoints/$name/train.safetensors"  # optimizer state: not needed to use it
+    # optimizer state: not needed to use the receiver (and not to be shipped)
+    rm -f "checkpoints/$name/train.safetensors"
+    "$PYTHON" -c 'import json, sys; p = sys.argv[1]; d = json.load(open(p)); d.pop("train_state", None); json.dump(d, open(p, "w"), indent=2)' "checkpoints/$name/config.json"
   fi
 }
 
