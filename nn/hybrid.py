@@ -7,12 +7,11 @@ channel estimate (and says how unsure it is), while equalisation and demapping s
 from __future__ import annotations
 
 import torch
-from sionna.phy.nr import PUSCHLSChannelEstimator
 from torch import nn
 
 from dmrx.nn.receiver import per_slot_no
 from dmrx.nn.resnet import GridResNet, ResNetConfig
-from dmrx.ofdm import LinkConfig, LMMSEDemapper, Transmitter, check_receiver_inputs, dmrs_mask
+from dmrx.ofdm import LinkConfig, LSReceiver, check_receiver_inputs, dmrs_mask
 
 DEFAULT_HYBRID = ResNetConfig(num_channels=16, num_blocks=3, ls_input="none")
 
@@ -32,11 +31,8 @@ class HybridReceiver(nn.Module):
         super().__init__()
         self.link = link
         self.config = config or DEFAULT_HYBRID
-        tx = Transmitter(link)
-        self.estimator = PUSCHLSChannelEstimator(
-            tx.resource_grid, link.dmrs_length, link.dmrs_additional_position,
-            link.pusch_config().dmrs.num_cdm_groups_without_data, interpolation_type="lin")
-        self.demapper = LMMSEDemapper(link, tx, None)
+        # the classic part is exactly dmrx's LS receiver: its estimator and LMMSE demapper
+        self.ls = LSReceiver(link, interpolation="lin")
         self.register_buffer("dmrs_mask", dmrs_mask(link).float(), persistent=False)
         n_ant = link.num_rx_ant
         # in: Re/Im h_ls, Re/Im y per antenna, log10 no, DMRS mask; out: Re/Im dh, err per ant
@@ -47,7 +43,7 @@ class HybridReceiver(nn.Module):
 
     def forward(self, y: torch.Tensor, no: float | torch.Tensor) -> torch.Tensor:
         no = per_slot_no(check_receiver_inputs(self.link, y, no), y.shape[0])
-        h_ls, err_ls = self.estimator(y, no)  # [b, 1, ant, 1, 1, sym, sc]
+        h_ls, err_ls = self.ls.estimator(y, no)  # [b, 1, ant, 1, 1, sym, sc]
         b, n_ant = y.shape[0], self.link.num_rx_ant
         h0 = h_ls[:, 0, :, 0, 0]  # [b, ant, sym, sc]
         no_db = torch.log10(no).reshape(-1, 1, 1, 1).expand(b, 1, *h0.shape[-2:])
@@ -58,4 +54,4 @@ class HybridReceiver(nn.Module):
         h_hat = (h0 + dh)[:, None, :, None, None]
         # error variance: LS's own estimate scaled by a learned positive factor per RE
         err_var = err_ls.expand_as(h_ls) * torch.exp(out[:, 2 * n_ant:])[:, None, :, None, None]
-        return self.demapper(y, h_hat, err_var, no)
+        return self.ls.demapper(y, h_hat, err_var, no)
