@@ -8,8 +8,17 @@ if its policy says so, learns from the same slot (`adapter.observe(y, no, ...)`)
   `NeuralReceiver.features`), and the network must detect the known pilot at those REs from the
   rest, exactly as it detects data. The DMRS is QPSK, so the labels are the two sign bits of the
   16/64-QAM Gray mapping (38.211 5.1: b0 <-> sign of Re, b1 <-> sign of Im), the same bits the
-  network outputs for a data RE there. Optionally, transport blocks whose CRC passed give labels
-  for all their coded bits (`crc_labels`).
+  network outputs for a data RE there (weight `dmrs_weight`). Optionally, transport blocks whose
+  CRC passed give labels for all their coded bits (`crc_labels`); they are kept with their
+  slot in the replay memory. Measured on ref-4prb (benchmarks/adaptation.py): gradient steps on
+  the hidden-DMRS loss alone lower that loss but *raise* the data BCE on a new channel, because
+  the channel at a DMRS symbol is far easier to infer than at a data symbol nine symbols away;
+  so the variants that move weights learn from CRC labels and use the DMRS loss, which is free
+  in every slot, to decide when to learn and to guard (see `VARIANTS`).
+- **SNR augmentation** (`snr_augment_db`): each slot of an update batch gets extra complex
+  Gaussian noise that lowers its SNR by up to this many dB (its `no` raised to match), so a
+  receiver adapting at one SNR keeps working at the others; without it, updates at one SNR
+  wrecked the receiver at lower SNRs (the noise-variance input never varied).
 - **What moves** (`params`): 'all' weights; 'norm-last' (GroupNorm affines, as in Tent, and the
   output head); 'adapter' (a zero-initialised bottleneck before the head).
 - **Forgetting** (`anchor`): 'l2sp' pulls toward the pretrained weights (Li et al. 2018), 'ewc'
@@ -62,6 +71,8 @@ class AdaptConfig:
     anchor_weight: float = 1.0
     fisher_slots: int = 16
     crc_labels: bool = False
+    dmrs_weight: float = 1.0
+    snr_augment_db: float = 0.0
     adapter_rank: int = 4
     guard: bool = True
     guard_every: int = 4
@@ -94,10 +105,19 @@ class AdaptConfig:
                 raise bad(name, ">= 1")
         if self.replay_slots < 0 or self.cooldown < 0:
             raise ValueError("AdaptConfig.replay_slots and cooldown must be >= 0")
+        if not (self.dmrs_weight >= 0 and math.isfinite(self.dmrs_weight)):
+            raise bad("dmrs_weight", ">= 0")
+        if not 0 <= self.snr_augment_db <= 30:
+            raise bad("snr_augment_db", "in [0, 30] dB")
+        if self.dmrs_weight == 0 and not self.crc_labels:
+            raise ValueError("AdaptConfig: dmrs_weight=0 without crc_labels leaves no label "
+                             "to learn from")
 
     def variant(self) -> str:
         """A short name: params[-anchor][-replay][-when][-crc]."""
         parts = [self.params]
+        if self.dmrs_weight == 0:
+            parts.append("nodmrs")
         if self.anchor != "none":
             parts.append(self.anchor)
         if self.replay_slots:
@@ -112,7 +132,8 @@ class AdaptConfig:
 
 
 class ReplayBuffer:
-    """At most `max_slots` past slots (y, no), oldest dropped first; stored on the CPU."""
+    """At most `max_slots` past slots (y, no, coded-bit labels or None), oldest dropped first;
+    stored on the CPU, labels as uint8."""
 
     def __init__(self, max_slots: int):
         self.slots: deque = deque(maxlen=max_slots)
@@ -120,20 +141,27 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return len(self.slots)
 
-    def add(self, y: torch.Tensor, no: torch.Tensor) -> None:
+    def add(self, y: torch.Tensor, no: torch.Tensor, c: torch.Tensor | None = None,
+            labelled: torch.Tensor | None = None) -> None:
+        """:param y: [batch, ...] complex64; no: [batch]; c: [batch, num_coded_bits] labels,
+        kept only where `labelled` [batch] bool is True"""
         for i in range(y.shape[0]):
-            self.slots.append((y[i:i + 1].detach().cpu().clone(), no[i:i + 1].detach().cpu()))
+            lab = None
+            if c is not None and labelled is not None and bool(labelled[i]):
+                lab = c[i:i + 1].detach().cpu().to(torch.uint8)
+            self.slots.append((y[i:i + 1].detach().cpu().clone(), no[i:i + 1].detach().cpu(),
+                               lab))
 
-    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def sample(self, n: int, gen: torch.Generator) -> list[tuple] | None:
+        """Up to `n` stored slots drawn uniformly with replacement, as (y, no, c or None)."""
         if not self.slots:
             return None
         idx = torch.randint(len(self.slots), (min(n, len(self.slots)),), generator=gen)
-        ys, nos = zip(*(self.slots[int(i)] for i in idx), strict=True)
-        return torch.cat(ys), torch.cat(nos)
+        return [self.slots[int(i)] for i in idx]
 
     def nbytes(self) -> int:
-        return sum(y.numel() * y.element_size() + n.numel() * n.element_size()
-                   for y, n in self.slots)
+        return sum(sum(t.numel() * t.element_size() for t in slot if t is not None)
+                   for slot in self.slots)
 
 
 class OnlineAdapter(nn.Module):
@@ -272,42 +300,87 @@ class OnlineAdapter(nn.Module):
         """
         c = self.config
         no = per_slot_no(check_receiver_inputs(self.link, y, no), y.shape[0])
+        if c_hat is not None and crc_ok is not None:
+            if c_hat.shape != (y.shape[0], self.link.num_coded_bits) or \
+                    crc_ok.shape != (y.shape[0],):
+                raise ValueError(f"observe: c_hat must be [{y.shape[0]}, "
+                                 f"{self.link.num_coded_bits}] and crc_ok [{y.shape[0]}], got "
+                                 f"{tuple(c_hat.shape)} and {tuple(crc_ok.shape)}")
+        else:
+            c_hat = crc_ok = None
         self.slot += y.shape[0]
         hidden = self.rx.hide_dmrs(y.shape[0], c.hide_fraction, self.gen)
-        self.rx.train()
-        loss = self.dmrs_loss(y, no, hidden)
-        pre = loss.item()
+        # the monitor: the DMRS loss of the weights before this slot's update, on a slot they
+        # never learned from; it drives shift detection and the guard
+        with torch.no_grad():
+            pre = self.dmrs_loss(y, no, hidden).item()
         self.history.append(pre)
         if c.anchor == "ewc" and self._fisher_n < c.fisher_slots:
-            self._accumulate_fisher(loss)
-            loss = self.dmrs_loss(y, no, hidden)
+            self._accumulate_fisher(self.dmrs_loss(y, no, hidden))
         updated = False
         if self._should_update(pre):
-            if self.replay is not None and len(self.replay):
-                yr, nr = self.replay.sample(c.replay_batch, self.gen)
-                loss = loss + self.dmrs_loss(yr, nr)
-            if c.crc_labels and c_hat is not None and crc_ok is not None and bool(crc_ok.any()):
-                llr = self.rx(y[crc_ok], no[crc_ok])
-                loss = loss + F.binary_cross_entropy_with_logits(llr, c_hat[crc_ok].float())
-            loss = loss + self._anchor_penalty()
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self._params, 1.0)
-            self.opt.step()
-            self.updates += 1
-            updated = True
-            if self.sched is not None:
+            updated = self._update(y, no, c_hat if c.crc_labels else None, crc_ok)
+            if updated and self.sched is not None:
                 self._epoch_losses.append(pre)
                 if len(self._epoch_losses) == c.sgd_er_epoch:
                     self.sched.step(sum(self._epoch_losses) / len(self._epoch_losses))
                     self._epoch_losses = []
-        del loss  # the guard below swaps weights in place
-        # `pre` is the loss of the weights before this update on a slot they never learned from
         rolled = c.guard and self._guard(y, no, hidden, pre)
         if self.replay is not None:
-            self.replay.add(y, no)
-        self.rx.eval()
+            self.replay.add(y, no, c_hat, crc_ok)
         return {"dmrs_loss": pre, "updated": updated, "rolled_back": rolled}
+
+    def _batch(self, y, no, c_hat, crc_ok) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """This slot plus `replay_batch` replayed ones: y [n, ...], no [n], labels per slot."""
+        ys, nos = [y], [no]
+        labels = [c_hat[i].float() if c_hat is not None and bool(crc_ok[i]) else None
+                  for i in range(y.shape[0])]
+        if self.replay is not None and len(self.replay):
+            for yr, nr, cr in self.replay.sample(self.config.replay_batch, self.gen):
+                ys.append(yr)
+                nos.append(nr)
+                labels.append(None if cr is None or not self.config.crc_labels
+                              else cr[0].float())
+        return torch.cat(ys), torch.cat(nos), labels
+
+    def _augment(self, y: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Lower each slot's SNR by U(0, snr_augment_db) dB with extra complex Gaussian noise."""
+        drop_db = self.config.snr_augment_db * torch.rand(no.shape, generator=self.gen)
+        no_aug = no * torch.pow(10.0, drop_db / 10.0)
+        std = ((no_aug - no) / 2).sqrt().reshape(-1, *([1] * (y.dim() - 1)))
+        noise = torch.complex(torch.randn(y.shape, generator=self.gen),
+                              torch.randn(y.shape, generator=self.gen))
+        return y + std * noise, no_aug
+
+    def _update(self, y, no, c_hat, crc_ok) -> bool:
+        """One optimizer step on the hidden-DMRS loss (and CRC labels) of this slot and
+        replayed ones; False when the batch holds nothing to learn from."""
+        c = self.config
+        yb, nob, labels = self._batch(y, no, c_hat, crc_ok)
+        lab = torch.tensor([v is not None for v in labels])
+        if c.dmrs_weight == 0 and not bool(lab.any()):
+            return False
+        if c.snr_augment_db:
+            yb, nob = self._augment(yb, nob)
+        self.rx.train()
+        if c.dmrs_weight > 0:
+            hidden = self.rx.hide_dmrs(yb.shape[0], c.hide_fraction, self.gen)
+            grid = self.rx.grid_llr(yb, nob, dmrs_keep=self.rx.dmrs_mask & ~hidden)
+            loss = c.dmrs_weight * self.rx.hidden_dmrs_bce(grid, hidden)
+        else:
+            grid = self.rx.grid_llr(yb, nob)
+            loss = torch.zeros(())
+        if bool(lab.any()):
+            target = torch.stack([v for v in labels if v is not None])
+            loss = loss + F.binary_cross_entropy_with_logits(self.rx.data_llr(grid[lab]), target)
+        loss = loss + self._anchor_penalty()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self._params, 1.0)
+        self.opt.step()
+        self.rx.eval()
+        self.updates += 1
+        return True
 
     def _accumulate_fisher(self, loss: torch.Tensor) -> None:
         grads = torch.autograd.grad(loss, self._params, allow_unused=True)
@@ -361,19 +434,29 @@ class OnlineAdapter(nn.Module):
                 "config": dataclasses.asdict(self.config)}
 
 
-# Named variants for the CLI and benchmarks: what moves, how forgetting is limited, when.
+# Named variants for the CLI and benchmarks: label source, what moves, how forgetting is
+# limited, when. The 'crc' family learns from CRC-passed blocks (kept in a 64-slot replay memory,
+# SNR-augmented) and uses the hidden-DMRS loss only to decide when to learn and to guard; the
+# 'dmrs' family learns from the hidden DMRS alone (no decoder in the loop).
+_CRC = AdaptConfig(params="all", lr=3e-4, dmrs_weight=0.0, crc_labels=True, replay_slots=64,
+                   replay_batch=7, snr_augment_db=8.0)
+_DMRS = AdaptConfig(params="all", lr=1e-4, replay_slots=64, replay_batch=7, snr_augment_db=8.0)
 VARIANTS: dict[str, AdaptConfig] = {
-    "norm-last": AdaptConfig(params="norm-last", lr=1e-4),
-    "all-l2sp": AdaptConfig(params="all", lr=1e-4, anchor="l2sp", anchor_weight=10.0),
-    "all-ewc": AdaptConfig(params="all", lr=1e-4, anchor="ewc", anchor_weight=100.0),
-    "adapter": AdaptConfig(params="adapter", lr=1e-3),
-    "norm-last-replay": AdaptConfig(params="norm-last", lr=1e-4, replay_slots=64),
-    "norm-last-shift": AdaptConfig(params="norm-last", lr=1e-4, when="shift"),
-    "norm-last-schedule": AdaptConfig(params="norm-last", lr=1e-4, when="schedule", period=4),
-    "norm-last-sgd-er": AdaptConfig(params="norm-last", lr=1e-4,
-                                    sgd_er={"patience": 3, "gamma": 0.9, "max_lr_factor": 4}),
-    "norm-last-crc": AdaptConfig(params="norm-last", lr=1e-4, crc_labels=True),
-    "norm-last-noguard": AdaptConfig(params="norm-last", lr=1e-4, guard=False),
+    "crc": _CRC,
+    "crc-shift": dataclasses.replace(_CRC, when="shift", shift_updates=150),
+    "crc-schedule": dataclasses.replace(_CRC, when="schedule", period=4),
+    "crc-l2sp": dataclasses.replace(_CRC, anchor="l2sp", anchor_weight=0.1),
+    "crc-ewc": dataclasses.replace(_CRC, anchor="ewc", anchor_weight=10.0),
+    "crc-norm-last": dataclasses.replace(_CRC, params="norm-last", lr=3e-3),
+    "crc-adapter": dataclasses.replace(_CRC, params="adapter", lr=3e-3),
+    "crc-sgd-er": dataclasses.replace(_CRC, sgd_er={"patience": 3, "gamma": 0.9,
+                                                    "max_lr_factor": 4}),
+    "crc-noguard": dataclasses.replace(_CRC, guard=False),
+    "dmrs": _DMRS,
+    "dmrs-crc": dataclasses.replace(_DMRS, lr=3e-4, crc_labels=True, dmrs_weight=0.3),
+    "dmrs-norm-last": dataclasses.replace(_DMRS, params="norm-last"),
+    "dmrs-adapter": dataclasses.replace(_DMRS, params="adapter", lr=1e-3),
+    "dmrs-noguard": dataclasses.replace(_DMRS, guard=False),
 }
 
 

@@ -78,12 +78,12 @@ def test_adapt_compares_static_adaptive_and_classic_on_a_schedule(tmp_path, caps
                      '[[segment]]\nscenario = "tdl-e-100ns-120kmh"\nslots = 2\nsnr_db = 12\n')
     out, fig = tmp_path / "a.json", tmp_path / "a.png"
     assert main(["adapt", "--checkpoint", str(ck), "--schedule", str(sched), "--variants",
-                 "norm-last,adapter", "--jammer", "0db@1:2", "--json", str(out), "--plot",
+                 "crc,dmrs-adapter", "--jammer", "0db@1:2", "--json", str(out), "--plot",
                  str(fig), "--window", "2", "--no-progress"]) == 0
     d = json.loads(out.read_text())
     rx = d["receivers"]
-    assert set(rx) == {"static", "adaptive-norm-last", "adaptive-adapter", "ls", "perfect"}
-    assert rx["adaptive-adapter"]["updates"] == 5 and rx["static"]["updates"] == 0
+    assert set(rx) == {"static", "adaptive-crc", "adaptive-dmrs-adapter", "ls", "perfect"}
+    assert rx["adaptive-dmrs-adapter"]["updates"] == 5 and rx["static"]["updates"] == 0
     for r in rx.values():
         assert [s["slots"] for s in r["segments"]] == [3, 2]
         overall = (r["segments"][0]["bler"] * 3 + r["segments"][1]["bler"] * 2) / 5
