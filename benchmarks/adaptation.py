@@ -13,7 +13,7 @@ the pretrained one, i.e. at the moment a schedule returns there. Cost: time per 
 receiver chain (detection + LDPC decoding).
 
     python benchmarks/adaptation.py --pretrained checkpoints/neural-ref-4prb-tdl-a \
-        --oracle checkpoints/neural-ref-4prb [--variants crc,dmrs]
+        --oracle checkpoints/neural-ref-4prb [--variants crc,crc-lite,dmrs-crc]
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ def main() -> None:
     ap.add_argument("--oracle", required=True)
     ap.add_argument("--from", dest="src", default="tdl-a-30ns-3kmh")
     ap.add_argument("--to", dest="dst", default="tdl-c-300ns-60kmh")
-    ap.add_argument("--variants", default="crc,dmrs")
+    ap.add_argument("--variants", default="crc,crc-lite,dmrs-crc")
     ap.add_argument("--ks", default="0,25,50,100,200,400")
     ap.add_argument("--warmup", type=int, default=100)
     ap.add_argument("--adapt-snr-db", type=float, default=12.0)
-    ap.add_argument("--snr-db", default="6:14:1")
-    ap.add_argument("--slots", type=int, default=800)
+    ap.add_argument("--snr-db", default="7:14:1")
+    ap.add_argument("--slots", type=int, default=400)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()

@@ -27,6 +27,9 @@ if its policy says so, learns from the same slot (`adapter.observe(y, no, ...)`)
 - **When** (`when`): 'every' slot, on a 'shift' (fast DMRS-loss average jumps above
   `shift_factor` x its slow average; then `shift_updates` slots of updates), or on a 'schedule'
   (every `period` slots). `sgd_er` drives the learning rate with `SGDER` restarts.
+- **Cost** (`monitor_every`): the hidden-DMRS loss is one extra forward pass per slot; computing
+  it on every n-th slot only (shift detection and the guard then look at those slots) and
+  updating on a schedule is how the amortized cost of adapting stays below that of detecting.
 - **Guard**: the weights of the last snapshot are checked against the current ones on fresh
   slots (pre-update DMRS loss); if the current weights are worse by `guard_margin` on
   `guard_patience` consecutive checks, or anything becomes non-finite, the adapter rolls back to
@@ -76,6 +79,7 @@ class AdaptConfig:
     adapter_rank: int = 4
     guard: bool = True
     guard_every: int = 4
+    monitor_every: int = 1
     guard_margin: float = 0.02
     guard_patience: int = 3
     guard_factor: float = 3.0
@@ -100,7 +104,7 @@ class AdaptConfig:
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise bad("lr", "> 0")
         for name in ("period", "shift_updates", "replay_batch", "fisher_slots", "adapter_rank",
-                     "guard_every", "guard_patience", "sgd_er_epoch"):
+                     "guard_every", "guard_patience", "sgd_er_epoch", "monitor_every"):
             if getattr(self, name) < 1:
                 raise bad(name, ">= 1")
         if self.replay_slots < 0 or self.cooldown < 0:
@@ -262,7 +266,8 @@ class OnlineAdapter(nn.Module):
             total = total + (w * (p - p0).square()).sum()
         return c.anchor_weight * total
 
-    def _should_update(self, loss: float) -> bool:
+    def _should_update(self, loss: float | None) -> bool:
+        """:param loss: this slot's monitor loss, None on slots the monitor skips"""
         c = self.config
         if self._pause > 0:
             self._pause -= 1
@@ -271,6 +276,11 @@ class OnlineAdapter(nn.Module):
             return True
         if c.when == "schedule":
             return self.slot % c.period == 0
+        if loss is None:  # 'shift' without a new measurement: go on with a burst under way
+            if self._updates_left > 0:
+                self._updates_left -= 1
+                return True
+            return False
         # 'shift': a fast average of the DMRS loss jumping above the slow one
         self._fast = loss if self._fast is None else 0.7 * self._fast + 0.3 * loss
         self._slow = loss if self._slow is None else 0.98 * self._slow + 0.02 * loss
@@ -296,7 +306,8 @@ class OnlineAdapter(nn.Module):
         :param y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
         :param c_hat: [batch, num_coded_bits] re-encoded decoded bits (for `crc_labels`)
         :param crc_ok: [batch] bool, which of them passed the CRC
-        :return: {"dmrs_loss": pre-update loss, "updated": bool, "rolled_back": bool}
+        :return: {"dmrs_loss": pre-update loss (NaN on slots the monitor skips), "updated":
+            bool, "rolled_back": bool}
         """
         c = self.config
         no = per_slot_no(check_receiver_inputs(self.link, y, no), y.shape[0])
@@ -308,24 +319,27 @@ class OnlineAdapter(nn.Module):
                                  f"{tuple(c_hat.shape)} and {tuple(crc_ok.shape)}")
         else:
             c_hat = crc_ok = None
+        monitored = (self.slot // y.shape[0]) % c.monitor_every == 0
         self.slot += y.shape[0]
-        hidden = self.rx.hide_dmrs(y.shape[0], c.hide_fraction, self.gen)
-        # the monitor: the DMRS loss of the weights before this slot's update, on a slot they
-        # never learned from; it drives shift detection and the guard
-        with torch.no_grad():
-            pre = self.dmrs_loss(y, no, hidden).item()
-        self.history.append(pre)
-        if c.anchor == "ewc" and self._fisher_n < c.fisher_slots:
-            self._accumulate_fisher(self.dmrs_loss(y, no, hidden))
+        pre = float("nan")
+        if monitored:
+            # the monitor: the DMRS loss of the weights before this slot's update, on a slot
+            # they never learned from; it drives shift detection and the guard
+            hidden = self.rx.hide_dmrs(y.shape[0], c.hide_fraction, self.gen)
+            with torch.no_grad():
+                pre = self.dmrs_loss(y, no, hidden).item()
+            self.history.append(pre)
+            if c.anchor == "ewc" and self._fisher_n < c.fisher_slots:
+                self._accumulate_fisher(self.dmrs_loss(y, no, hidden))
         updated = False
-        if self._should_update(pre):
+        if self._should_update(pre if monitored else None):
             updated = self._update(y, no, c_hat if c.crc_labels else None, crc_ok)
-            if updated and self.sched is not None:
+            if updated and self.sched is not None and monitored:
                 self._epoch_losses.append(pre)
                 if len(self._epoch_losses) == c.sgd_er_epoch:
                     self.sched.step(sum(self._epoch_losses) / len(self._epoch_losses))
                     self._epoch_losses = []
-        rolled = c.guard and self._guard(y, no, hidden, pre)
+        rolled = c.guard and monitored and self._guard(y, no, hidden, pre)
         if self.replay is not None:
             self.replay.add(y, no, c_hat, crc_ok)
         return {"dmrs_loss": pre, "updated": updated, "rolled_back": rolled}
@@ -400,7 +414,7 @@ class OnlineAdapter(nn.Module):
             bool(torch.isfinite(p).all()) for p in self._params)
         if not finite:
             return self.rollback()
-        if self.slot % c.guard_every:
+        if len(self.history) % c.guard_every:  # every guard_every-th monitored slot
             return False
         live = self._state()
         self._restore(self._snapshot)
@@ -452,6 +466,9 @@ VARIANTS: dict[str, AdaptConfig] = {
     "crc-sgd-er": dataclasses.replace(_CRC, sgd_er={"patience": 3, "gamma": 0.9,
                                                     "max_lr_factor": 4}),
     "crc-noguard": dataclasses.replace(_CRC, guard=False),
+    # amortized cost below detection: monitor and learn on every 8th slot, 4 slots per update
+    "crc-lite": dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=8, monitor_every=8,
+                                    replay_batch=3),
     "dmrs": _DMRS,
     "dmrs-crc": dataclasses.replace(_DMRS, lr=3e-4, crc_labels=True, dmrs_weight=0.3),
     "dmrs-norm-last": dataclasses.replace(_DMRS, params="norm-last"),

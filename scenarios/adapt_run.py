@@ -114,8 +114,11 @@ class AdaptRunResult:
             w = torch.nn.functional.conv1d(e, kernel)[0, 0]
             a1.plot(range(window - 1, len(errs)), w.numpy(), label=name)
         for name, losses in self.dmrs_loss.items():
-            v = torch.tensor(losses)[None, None]
-            w = torch.nn.functional.conv1d(v, kernel)[0, 0]
+            v = torch.tensor(losses)
+            seen = torch.isfinite(v)  # adapters that monitor every n-th slot leave NaN between
+            total = torch.nn.functional.conv1d(torch.where(seen, v, 0.0)[None, None], kernel)
+            count = torch.nn.functional.conv1d(seen.float()[None, None], kernel)
+            w = (total / count)[0, 0]  # NaN where a window holds no measurement
             a2.plot(range(window - 1, len(losses)), w.numpy(), label=name)
         for ax in (a1, a2):
             for b in self.schedule.boundaries:

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -175,3 +177,14 @@ def test_crc_labels_of_a_wrong_shape_are_refused(setup):
     y, no = slots(1)
     with pytest.raises(ValueError, match="c_hat must be"):
         ad.observe(y, no, c_hat=torch.zeros(2, 7), crc_ok=torch.ones(2, dtype=torch.bool))
+
+
+def test_monitor_every_measures_and_learns_only_on_its_slots(setup):
+    rx, slots = setup
+    ad = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-3, when="schedule", period=4,
+                                       monitor_every=4, guard_every=1))
+    out = [ad.observe(*slots(i, n=1)) for i in range(8)]
+    measured = [math.isfinite(o["dmrs_loss"]) for o in out]
+    assert measured == [True, False, False, False] * 2
+    assert [o["updated"] for o in out] == [False, False, False, True] * 2
+    assert len(ad.history) == 2 and ad.updates == 2
