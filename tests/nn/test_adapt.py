@@ -188,3 +188,30 @@ def test_monitor_every_measures_and_learns_only_on_its_slots(setup):
     assert measured == [True, False, False, False] * 2
     assert [o["updated"] for o in out] == [False, False, False, True] * 2
     assert len(ad.history) == 2 and ad.updates == 2
+
+
+def test_dmrs_jammed_slots_are_neither_learned_from_nor_stored(setup, ref_link):
+    from dmrx.robust import DMRSJammer
+
+    rx, _ = setup
+    tx = Transmitter(ref_link)
+    ch = Channel(ref_link, get_scenario("tdl-c-300ns-60kmh").channel)
+    seed_everything(4)
+    s = tx(16)
+    no = 10 ** (-12 / 10)
+    y, h = ch(s.x, no)
+    jammed = DMRSJammer(ref_link, 0.0)(y, s.x, h)
+    ad = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-3, replay_slots=64))
+    # the integrity statistic separates the two: ~1 clean, (no + jammer) / no under the jammer
+    nob = torch.full((16,), no)
+    clean_ratio, jammed_ratio = ad.dmrs_noise_ratio(y, nob), ad.dmrs_noise_ratio(jammed, nob)
+    assert abs(clean_ratio.mean() - 1) < 0.25 and clean_ratio.max() < 3 < jammed_ratio.min()
+    before = [p.clone() for p in ad._params]
+    out = ad.observe(jammed, no)
+    assert out["suspect"] and not out["updated"] and ad.suspect_slots == 16
+    assert len(ad.replay) == 0
+    assert all(torch.equal(p, q) for p, q in zip(ad._params, before, strict=True))
+    mixed = torch.cat([y[:8], jammed[8:]])
+    assert ad.observe(mixed, no)["updated"] and len(ad.replay) == 8
+    unguarded = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-3, guard=False))
+    assert unguarded.observe(jammed, no)["updated"]
