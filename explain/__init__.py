@@ -1,1 +1,33 @@
-"""dmrx.explain — see ARCHITECTURE.md; filled in by later issues."""
+"""dmrx.explain — CAM maps of receiver decisions over the resource grid (Grad-CAM, Grad-CAM++,
+Score-CAM, Fusion-CAM), receiver targets, and faithfulness / sanity metrics."""
+
+from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM, default_layer
+from dmrx.explain.faithfulness import (
+    Curves,
+    deletion_insertion,
+    mass_share,
+    model_randomization_check,
+    random_maps,
+    randomized_copy,
+    rank_correlation,
+)
+from dmrx.explain.fusion_cam import FusionCAM
+from dmrx.explain.run import METHODS, ExplainResult, Slots, draw_slots, explain_slots, make_cam
+from dmrx.explain.targets import (
+    BlockError,
+    LLRMagnitude,
+    LogLikelihood,
+    block_region,
+    make_target,
+    prb_region,
+    re_region,
+    symbol_region,
+)
+
+__all__ = [
+    "CAM", "GradCAM", "GradCAMPlusPlus", "ScoreCAM", "FusionCAM", "default_layer", "METHODS",
+    "make_cam", "Curves", "deletion_insertion", "mass_share", "model_randomization_check",
+    "random_maps", "randomized_copy", "rank_correlation", "ExplainResult", "Slots",
+    "draw_slots", "explain_slots", "BlockError", "LLRMagnitude", "LogLikelihood",
+    "block_region", "make_target", "prb_region", "re_region", "symbol_region",
+]

@@ -1,0 +1,65 @@
+import pytest
+import torch
+from torch import nn
+
+from dmrx.ofdm import LinkConfig
+
+
+class RegionReceiver(nn.Module):
+    """A hand-built receiver whose every LLR is gain * Re(sum_S conj(s) y): it depends only on
+    the REs of a known region S (s is a known unit-modulus pattern on S, zero elsewhere).
+
+    Its explained layer `conv` is a fixed identity 1x1 convolution over three feature maps:
+    0: Re(conj(s) y), non-zero on S only (what the output reads);
+    1: |y|^2 off S, large (a distractor the output ignores);
+    2: a constant (a distractor active everywhere).
+    A method that weighted the channels wrongly would spread the map outside S.
+    """
+
+    kind = "test"
+
+    def __init__(self, link: LinkConfig, region: torch.Tensor, gain: float = 0.05):
+        super().__init__()
+        self.link, self.gain = link, gain
+        g = torch.Generator().manual_seed(7)
+        phase = torch.rand(region.shape, generator=g) * 2 * torch.pi
+        self.register_buffer("pattern", torch.polar(region.float(), phase))
+        self.register_buffer("region", region)
+        self.conv = nn.Conv2d(3, 3, 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.eye(3)[:, :, None, None])
+
+    def features(self, y: torch.Tensor) -> torch.Tensor:
+        y0 = y[:, 0, 0]  # [batch, sym, sc]
+        corr = (self.pattern.conj() * y0).real
+        distract = y0.abs().square() * (~self.region)
+        const = torch.ones_like(corr)
+        return torch.stack([corr, distract, const], dim=1)
+
+    def forward(self, y: torch.Tensor, no) -> torch.Tensor:
+        a = self.conv(self.features(y))
+        llr = self.gain * a[:, 0].sum(dim=(1, 2))  # [batch]
+        return llr[:, None].expand(-1, self.link.num_coded_bits)
+
+    def slots(self, batch: int, seed: int = 0, off_power: float = 10.0) -> torch.Tensor:
+        """y = the pattern on S (so the LLRs are large and positive), strong random REs off S.
+
+        :return: [batch, 1, 1, sym, sc] complex64
+        """
+        g = torch.Generator().manual_seed(seed)
+        shape = (batch, *self.region.shape)
+        off = torch.complex(torch.randn(shape, generator=g), torch.randn(shape, generator=g))
+        y = torch.where(self.region, self.pattern.expand(shape), off * (off_power / 2) ** 0.5)
+        return y[:, None, None].to(torch.complex64)
+
+
+@pytest.fixture
+def region(ref_link):
+    m = torch.zeros(ref_link.num_ofdm_symbols, ref_link.fft_size, dtype=torch.bool)
+    m[4:7, 20:28] = True
+    return m
+
+
+@pytest.fixture
+def region_rx(ref_link, region):
+    return RegionReceiver(ref_link, region)

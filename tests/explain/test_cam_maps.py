@@ -1,0 +1,114 @@
+import pytest
+import torch
+
+from dmrx.explain import (
+    FusionCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    LLRMagnitude,
+    LogLikelihood,
+    ScoreCAM,
+    mass_share,
+)
+from dmrx.explain.fusion_cam import denoise
+from dmrx.nn import NeuralReceiver, ResNetConfig
+
+METHODS = [GradCAM, GradCAMPlusPlus, ScoreCAM, FusionCAM]
+NO = 0.1
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
+@pytest.mark.parametrize("kind", ["llr-magnitude", "log-likelihood"])
+def test_each_method_concentrates_on_the_res_the_output_depends_on(ref_link, region, region_rx,
+                                                                  method, kind):
+    y = region_rx.slots(3)
+    c = torch.ones(3, ref_link.num_coded_bits)  # the receiver's LLRs are > 0: bits are 1
+    target = LLRMagnitude(ref_link) if kind == "llr-magnitude" else LogLikelihood(ref_link)
+    maps = method(region_rx, "conv")(y, NO, target, c)
+    assert maps.shape == (3, ref_link.num_ofdm_symbols, ref_link.fft_size)
+    assert maps.dtype == torch.float32 and maps.min() >= 0 and maps.amax(dim=(1, 2)).eq(1).all()
+    # the distractor channels are far larger than the read one: a wrong weighting shows
+    assert (mass_share(maps, region) > 0.99).all()
+    flat_peak = maps.flatten(1).argmax(1)
+    assert region.flatten()[flat_peak].all()
+
+
+def test_grad_cam_weights_are_the_mean_gradient(ref_link, region, region_rx):
+    """Hand-computed: LLRMagnitude of the block = 2304 * gain * sum_S A_0, so dT/dA_0 =
+    2304 * gain on every RE, and the map is A_0 = Re(conj(s) y) = |s|^2 = 1 on S."""
+    y = region_rx.slots(1)
+    maps = GradCAM(region_rx, "conv")(y, NO, LLRMagnitude(ref_link))
+    assert torch.allclose(maps[0], region.float(), atol=1e-5)
+
+
+def test_score_cam_gives_the_distractors_exactly_zero_weight(ref_link, region, region_rx):
+    from dmrx.explain.cam import Evaluation
+
+    y = region_rx.slots(2)
+    cam = ScoreCAM(region_rx, "conv")
+    seen = {}
+
+    class Spy(ScoreCAM):
+        def channel_weights(self, ev: Evaluation) -> torch.Tensor:
+            seen["w"] = super().channel_weights(ev)
+            return seen["w"]
+
+    Spy(region_rx, "conv")(y, NO, LLRMagnitude(ref_link))
+    w = seen["w"]
+    # keeping only the distractors' REs leaves S as pure noise, exactly the baseline
+    assert torch.all(w[:, 0] > 0) and torch.all(w[:, 1] == 0)
+    assert cam.layer_name == "conv"
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
+def test_maps_of_a_neural_receiver_have_the_grid_shape_for_any_conv_layer(ref_link, method):
+    torch.manual_seed(0)
+    rx = NeuralReceiver(ref_link, ResNetConfig(num_channels=8, num_blocks=1))
+    g = torch.Generator().manual_seed(1)
+    y = torch.complex(torch.randn(2, 1, 1, 14, 48, generator=g),
+                      torch.randn(2, 1, 1, 14, 48, generator=g))
+    c = (torch.rand(2, ref_link.num_coded_bits, generator=g) > 0.5).float()
+    for layer in ["net.input_conv", rx.net.blocks[0].conv2, None]:
+        maps = method(rx, layer, chunk=64)(y, 0.1, LogLikelihood(ref_link), c)
+        assert maps.shape == (2, ref_link.num_ofdm_symbols, ref_link.fft_size)
+        assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+
+
+def test_an_unknown_layer_is_refused_with_the_conv_layers_listed(ref_link):
+    rx = NeuralReceiver(ref_link, ResNetConfig(num_channels=8, num_blocks=1))
+    with pytest.raises(ValueError, match="net.blocks.9.*net.input_conv"):
+        GradCAM(rx, "net.blocks.9")
+    with pytest.raises(ValueError, match="removal"):
+        ScoreCAM(rx, removal="zeros")
+    with pytest.raises(ValueError, match="percentile"):
+        FusionCAM(rx, percentile=120)
+
+
+def test_create_graph_keeps_grad_cam_differentiable_in_the_weights(ref_link, region_rx):
+    y = region_rx.slots(1)
+    maps = GradCAM(region_rx, "conv", create_graph=True)(y, NO, LLRMagnitude(ref_link))
+    maps.sum().backward()
+    assert region_rx.conv.weight.grad is not None
+    assert region_rx.conv.weight.grad.abs().sum() > 0
+
+
+def test_targets_needing_labels_refuse_to_run_without_them(ref_link, region_rx):
+    with pytest.raises(ValueError, match="coded bits c"):
+        GradCAM(region_rx, "conv")(region_rx.slots(1), NO, LogLikelihood(ref_link))
+
+
+def test_denoise_zeroes_values_below_the_percentile():
+    m = torch.arange(10, dtype=torch.float32).reshape(1, 2, 5)
+    out = denoise(m, 30)  # 30th percentile of 0..9 is 2.7
+    assert out.flatten().tolist() == [0, 0, 0, 3, 4, 5, 6, 7, 8, 9]
+    assert torch.equal(denoise(m, 0), m)
+
+
+def test_fusion_pair_weights_follow_the_positive_gains_and_else_keep_the_lesser_loss():
+    from dmrx.explain.fusion_cam import pair_weights
+
+    a = torch.tensor([3.0, 2.0, -5.0, -1.0, 0.0])
+    b = torch.tensor([1.0, -4.0, 0.0, -3.0, 0.0])
+    wa, wb = pair_weights(a, b)
+    assert wa.flatten().tolist() == [0.75, 1.0, 0.0, 1.0, 0.5]
+    assert torch.allclose(wa + wb, torch.ones_like(wa))
