@@ -208,6 +208,10 @@ def load_receiver(path: str | Path, link: LinkConfig | None = None) -> torch.nn.
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint {str(path)!r} has an invalid receiver config: "
                               f"{e}") from e
+    if "quant" in meta:  # packed low-bit weights: dmrx.quant decodes them
+        from dmrx.quant.checkpoint import load_quantized_weights
+
+        return load_quantized_weights(path, meta, rx).eval()
     load_weights(path, rx)
     return rx.eval()
 

@@ -6,8 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from dmrx.explain.run import explain_checkpoint
 from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
 from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant
+from dmrx.quant import SCHEMES, QATConfig, QuantizeConfig, quantize_checkpoint
 from dmrx.scenarios.adapt_run import JammerWindow, run_schedule
 from dmrx.scenarios.catalog import LINKS, PATTERN_HELP, SCENARIOS, get_link, get_scenario
 from dmrx.scenarios.receivers import RECEIVER_NAMES
@@ -92,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--checkpoint", required=True, help="a neural receiver checkpoint")
     a.add_argument("--schedule", default="drift-default",
                    help=f"one of {sorted(SCHEDULES)} or a .toml file")
-    a.add_argument("--variants", default="norm-last",
+    a.add_argument("--variants", default="crc",
                    help=f"comma-separated adaptation variants of {sorted(VARIANTS)}")
     a.add_argument("--lr", type=float, default=None, help="override the variants' lr")
     a.add_argument("--jammer", default=None,
@@ -103,6 +105,56 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--json")
     a.add_argument("--plot")
     a.add_argument("--no-progress", action="store_true")
+
+    q = sub.add_parser("quantize", help="quantize a neural receiver checkpoint (MX, BBQ, INT; "
+                       "optionally per-layer under a bit budget, with QAT) to packed weights")
+    q.add_argument("--checkpoint", required=True, help="the float receiver checkpoint")
+    q.add_argument("--format", required=True,
+                   help=f"weight format: one of {list(SCHEMES)} or mxfp8/mxfp6/mxfp4; with "
+                        "--allocate, the family to choose from")
+    q.add_argument("--qat-steps", type=_nonneg_int, default=0,
+                   help="quantization-aware fine-tuning steps (0: post-training only)")
+    q.add_argument("--batch-size", type=_positive_int, default=32, help="QAT slots per step")
+    q.add_argument("--lr", type=float, default=5e-4, help="QAT learning rate")
+    q.add_argument("--act-format", default=None,
+                   help="MX format of the activations (default: float activations)")
+    q.add_argument("--allocate", action="store_true",
+                   help="choose a format per layer under --budget-bits (SigmaQuant-style)")
+    q.add_argument("--budget-bits", type=float, default=None,
+                   help="average bits per weight, scales included, for --allocate")
+    q.add_argument("--seed", type=_nonneg_int, default=0)
+    q.add_argument("--out", required=True, help="directory of the quantized checkpoint")
+    q.add_argument("--no-progress", action="store_true")
+
+    e = sub.add_parser("explain", help="CAM maps of a receiver's decisions over the resource "
+                       "grid (Grad-CAM, Grad-CAM++, Score-CAM, Fusion-CAM)")
+    e.add_argument("--checkpoint", required=True, help="a neural receiver checkpoint")
+    e.add_argument("--scenario", default="tdl-c-300ns-60kmh",
+                   help=f"a catalog name (dmrx scenarios) or {PATTERN_HELP}")
+    e.add_argument("--snr-db", type=float, default=11.0, help="Es/N0 per data RE, dB")
+    e.add_argument("--slots", type=_positive_int, default=16, help="slots to explain")
+    e.add_argument("--method", default="fusion-cam",
+                   help="grad-cam, grad-cam++, score-cam, fusion-cam, comma-separated, or all")
+    e.add_argument("--target", default="block", choices=["re", "prb", "symbol", "block", "error"],
+                   help="what is explained; 'error' = the block-error event")
+    e.add_argument("--target-kind", default="log-likelihood",
+                   choices=["log-likelihood", "llr-magnitude"], help="score of the region")
+    e.add_argument("--symbol", type=_nonneg_int, help="OFDM symbol of --target re/symbol")
+    e.add_argument("--subcarrier", type=_nonneg_int, help="subcarrier of --target re")
+    e.add_argument("--prb", type=_nonneg_int, help="PRB of --target prb")
+    e.add_argument("--layer", default=None, help="the explained layer, e.g. net.blocks.3.conv2 "
+                   "(default: the last residual block)")
+    e.add_argument("--jammer", default=None, choices=["partial-band"])
+    e.add_argument("--jsr-db", type=float, default=10.0, help="jammer-to-signal ratio, dB")
+    e.add_argument("--jam-subcarriers", default="12:24", help="jammed band start:stop")
+    e.add_argument("--jam-symbols", default=None, help="jammed OFDM symbols start:stop "
+                   "(default: the whole slot)")
+    e.add_argument("--faithfulness-steps", type=_nonneg_int, default=0,
+                   help="deletion/insertion curve steps (0: skip the curves)")
+    e.add_argument("--seed", type=_nonneg_int, default=0)
+    e.add_argument("--out", help="write the figure here (.png or .svg)")
+    e.add_argument("--json", help="write the maps and scores here")
+    e.add_argument("--no-progress", action="store_true")
 
     sub.add_parser("scenarios", help="list the scenario and link catalogs")
     return p
@@ -189,6 +241,42 @@ def _adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quantize(args: argparse.Namespace) -> int:
+    cfg = QuantizeConfig(args.format,
+                         qat=QATConfig(steps=args.qat_steps, batch_size=args.batch_size,
+                                       lr=args.lr, seed=args.seed),
+                         act_fmt=args.act_format, allocate=args.allocate,
+                         budget=args.budget_bits)
+    result = quantize_checkpoint(args.checkpoint, args.out, cfg,
+                                 progress=not args.no_progress)
+    for name, scheme in result.plan.items():
+        print(f"  {name:<22} {scheme}")
+    if result.qat_log:
+        last = result.qat_log[-1]
+        print(f"QAT {last['step']} steps: loss {last['loss']:.4f}, BMD rate "
+              f"{last['bmd_rate']:.4f} bit/bit")
+    print(f"{result.bits_per_weight:.3f} bits per weight (scales included) -> {args.out}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    result = explain_checkpoint(
+        args.checkpoint, scenario=args.scenario, snr_db=args.snr_db, num_slots=args.slots,
+        methods=args.method, target=args.target, target_kind=args.target_kind,
+        symbol=args.symbol, subcarrier=args.subcarrier, prb=args.prb, layer=args.layer,
+        jammer=args.jammer, jsr_db=args.jsr_db, jam_subcarriers=args.jam_subcarriers,
+        jam_symbols=args.jam_symbols, faithfulness_steps=args.faithfulness_steps,
+        seed=args.seed, progress=not args.no_progress)
+    print(result.table())
+    if args.json:
+        result.write_json(args.json)
+        print(f"wrote {args.json}")
+    if args.out:
+        result.plot(args.out)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _scenarios(_: argparse.Namespace) -> int:
     print("Links:")
     for link in LINKS.values():
@@ -219,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(e.code or 0)
     try:
         return {"simulate": _simulate, "train": _train, "adapt": _adapt,
+                "quantize": _quantize, "explain": _explain,
                 "scenarios": _scenarios}[args.command](args)
     except (ValueError, OSError) as e:
         print(f"dmrx {args.command}: error: {e}", file=sys.stderr)

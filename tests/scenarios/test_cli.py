@@ -83,7 +83,9 @@ def test_adapt_compares_static_adaptive_and_classic_on_a_schedule(tmp_path, caps
     d = json.loads(out.read_text())
     rx = d["receivers"]
     assert set(rx) == {"static", "adaptive-crc", "adaptive-dmrs-adapter", "ls", "perfect"}
-    assert rx["adaptive-dmrs-adapter"]["updates"] == 5 and rx["static"]["updates"] == 0
+    # the jammed slot (DMRS jammer on slot 1) is the one the guard does not learn from
+    assert rx["adaptive-dmrs-adapter"]["updates"] == 4 and rx["static"]["updates"] == 0
+    assert rx["adaptive-dmrs-adapter"]["adapter"]["suspect_slots"] == 1
     for r in rx.values():
         assert [s["slots"] for s in r["segments"]] == [3, 2]
         overall = (r["segments"][0]["bler"] * 3 + r["segments"][1]["bler"] * 2) / 5

@@ -1,0 +1,186 @@
+"""BBQ — Bell Box Quantization (Yang & Aamodt, ICLR 2026; github.com/1733116199/bbq).
+
+Two wishes that usually conflict: levels used equally often (maximum entropy, log2(levels) bits
+of information per weight) and arithmetic on a uniform integer grid (cheap MACs). BBQ takes
+them apart: the *decision* regions are equiprobable under the fitted bell (Gaussian) shape, the
+*reconstruction* values stay uniformly spaced integers with one learnt scale per output channel.
+
+    w_r = w H                        (block Hadamard rotation along the input channels: makes
+                                      each row closer to Gaussian; orthogonal, so undone by H^T)
+    rms = sqrt(mean(w_r^2)) per output channel           (the fitted bell: N(0, rms^2))
+    k   = clip(round(Phi(w_r / rms) * n - 1/2), 0, n - 1)    (n = 2^bits equiprobable boxes)
+    q   = k - (n/2 + zero_point)     (integers for zero_point = 0; half-integers for -1/2)
+    w_hat = (s / (n/2)) * q H^T      (s: learnt per-channel scale, init 1.694 rms as the paper)
+
+Because Phi(w_r / rms) is uniform on (0, 1) when the row is Gaussian, each k is equally likely.
+A layer computes y = conv(x, w_hat) = (s / (n/2)) * conv(x H, q) per tap: a fast Walsh-Hadamard
+transform of the input (additions only) and an integer (or, for zero_point = -1/2, odd-integer /
+2) convolution, then one scale per output channel — the compute stays in the integer domain.
+
+Training (QAT): the straight-through estimator passes the gradient through the rounding of the
+CDF-transformed value (the paper's `x_forward.detach() + x - x.detach()`), so it reaches w
+through Phi; s gets its gradient scaled by 1/sqrt(numel) as in the paper's code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+BBQ_BITS = (2, 3, 4)
+#: the paper trains from scratch with zero point -1/2 at 1-2 bits and 0 at 3-4 bits (integer
+#: levels -n/2..n/2-1, its train_bbq.sh). Fine-tuning an already trained receiver, the
+#: asymmetric levels shift every weight by half a step on average; the symmetric half-integer
+#: levels q = k - n/2 + 1/2 (2q is an odd integer: the MACs stay integer, the scale halves)
+#: ended 100 QAT steps on ref-4prb with 2-3x less loss increase
+PAPER_ZERO_POINT = {2: -0.5, 3: 0.0, 4: 0.0}
+DEFAULT_ZERO_POINT = {2: -0.5, 3: -0.5, 4: -0.5}
+#: initial scale / rms of the paper's code (`sx = 1.694 * rms`)
+SCALE_INIT = 1.694
+MAX_HADAMARD = 32
+SCALE_INITS = ("lsq", "paper")
+
+
+def hadamard(n: int) -> torch.Tensor:
+    """Orthonormal Sylvester Hadamard matrix, [n, n] float32 (n a power of two)."""
+    if n < 1 or n & (n - 1):
+        raise ValueError(f"Hadamard size n={n} is not allowed: a power of two")
+    h = torch.ones(1, 1)
+    while h.shape[0] < n:
+        h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
+    return h / math.sqrt(n)
+
+
+def hadamard_block(channels: int, limit: int = MAX_HADAMARD) -> int:
+    """Largest power of two dividing `channels`, at most `limit` (1: no rotation)."""
+    return math.gcd(channels, limit)
+
+
+def rotate(w: torch.Tensor, block: int) -> torch.Tensor:
+    """Block-Hadamard rotation along axis 1 (input channels) of a weight; its own inverse
+    (H is symmetric and orthonormal, H H = I).
+
+    :param w: [out, in, ...] float, `in` a multiple of `block`
+    :return: same shape
+    """
+    if block == 1:
+        return w
+    h = hadamard(block).to(w)
+    o, c = w.shape[:2]
+    v = w.reshape(o, c // block, block, *w.shape[2:])
+    return torch.einsum("ogi...,ij->ogj...", v, h).reshape(w.shape)
+
+
+class BBQWeight(nn.Module):
+    """BBQ quantizer of one layer's weight [out, in, ...], with a learnt per-channel scale.
+
+    :param weight: the float weight it is fitted to (initialises the scale)
+    :param bits: 2, 3 or 4
+    :param zero_point: None for the paper's default of that bitwidth
+    :param hadamard_limit: largest Hadamard block (1 disables the rotation)
+    :param scale_init: 'paper' (s = 1.694 rms, the paper's init for training from scratch) or
+        'lsq' (per channel, the least-squares fit of the weights to their boxes' levels: a
+        better start for quantizing a trained network, which the paper does not do)
+    """
+
+    def __init__(self, weight: torch.Tensor, bits: int, zero_point: float | None = None,
+                 hadamard_limit: int = MAX_HADAMARD, scale_init: str = "lsq"):
+        super().__init__()
+        if bits not in BBQ_BITS:
+            raise ValueError(f"BBQ bits={bits!r} is not allowed: one of {BBQ_BITS}")
+        if weight.dim() < 2:
+            raise ValueError(f"BBQ quantizes weights [out, in, ...], got {list(weight.shape)}")
+        self.bits = bits
+        self.levels = 1 << bits
+        self.zero_point = DEFAULT_ZERO_POINT[bits] if zero_point is None else float(zero_point)
+        if scale_init not in SCALE_INITS:
+            raise ValueError(f"BBQ scale_init={scale_init!r} is not allowed: one of "
+                             f"{SCALE_INITS}")
+        self.block = hadamard_block(weight.shape[1], hadamard_limit)
+        with torch.no_grad():
+            wr = rotate(weight.detach().float(), self.block)
+            if scale_init == "paper":
+                s = SCALE_INIT * self._rms(wr)
+            else:
+                # least squares: the step that best maps each box's weights to its level
+                self.scale = nn.Parameter(torch.ones(weight.shape[0]))
+                q = self.integer_levels(self._boxes(weight.detach().float())[1]).flatten(1)
+                step = (wr.flatten(1) * q).sum(1) / q.square().sum(1).clamp_min(1e-12)
+                s = step * (self.levels // 2)
+        self.scale = nn.Parameter(s.clamp_min(1e-12))
+
+    @property
+    def scheme(self) -> str:
+        return f"bbq{self.bits}"
+
+    @staticmethod
+    def _rms(wr: torch.Tensor) -> torch.Tensor:
+        """[out] float32 RMS of each output channel's weights."""
+        return wr.flatten(1).square().mean(1).sqrt().clamp_min(1e-12)
+
+    def codes(self, w: torch.Tensor) -> torch.Tensor:
+        """Box indices k in 0..levels-1, [w.shape] int64 (the rotated weight's)."""
+        return self._boxes(w)[1].detach().long()
+
+    def _boxes(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        wr = rotate(w, self.block)
+        rms = self._rms(wr).reshape(-1, *[1] * (w.dim() - 1))
+        u = 0.5 * (1 + torch.erf(wr / (rms * math.sqrt(2)))) * self.levels - 0.5
+        # torch.round ties to even, so clip: u never leaves (-1/2, n - 1/2) by more than a tie
+        k = torch.round(u).clamp(0, self.levels - 1)
+        return u, k
+
+    def integer_levels(self, k: torch.Tensor) -> torch.Tensor:
+        """q = k - (n/2 + zero_point): the uniform levels the MACs use."""
+        return k - (self.levels // 2 + self.zero_point)
+
+    def step(self) -> torch.Tensor:
+        """[out] spacing of the reconstruction levels (s / (n/2))."""
+        return self.scale / (self.levels // 2)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        """:param w: [out, in, ...] float32 -> w_hat, same shape, differentiable (STE)"""
+        u, k = self._boxes(w)
+        k = k.detach() + u - u.detach()  # STE through the rounding, gradient via Phi
+        s = self.scale
+        s = s.detach() + (s - s.detach()) / math.sqrt(w.numel())  # the paper's gradient scale
+        shape = (-1, *[1] * (w.dim() - 1))
+        wr_hat = (s / (self.levels // 2)).reshape(shape) * self.integer_levels(k)
+        return rotate(wr_hat, self.block)
+
+    # --- storage -----------------------------------------------------------------------------
+    def encode(self, w: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict]:
+        """Packed codes (bits per weight) and the per-channel scale (float32)."""
+        from dmrx.quant.mx import pack_bits
+
+        k = self.codes(w).reshape(-1).to(torch.uint8)
+        tensors = {"codes": pack_bits(k, self.bits),
+                   "scales": self.scale.detach().float().contiguous()}
+        meta = {"scheme": f"bbq{self.bits}", "shape": list(w.shape), "bits": self.bits,
+                "zero_point": self.zero_point, "hadamard_block": self.block}
+        return tensors, meta
+
+    @staticmethod
+    def decode(tensors: dict[str, torch.Tensor], meta: dict) -> torch.Tensor:
+        from dmrx.quant.mx import unpack_bits
+
+        shape, bits = tuple(meta["shape"]), int(meta["bits"])
+        n = 1 << bits
+        k = unpack_bits(tensors["codes"], bits, math.prod(shape)).reshape(shape).float()
+        q = k - (n // 2 + float(meta["zero_point"]))
+        step = tensors["scales"].float() / (n // 2)
+        wr = step.reshape(-1, *[1] * (len(shape) - 1)) * q
+        return rotate(wr, int(meta["hadamard_block"]))
+
+    def bits_per_weight(self, shape: tuple[int, ...]) -> float:
+        """Code bits plus the float32 scale per output channel, per weight."""
+        return self.bits + 32 * shape[0] / math.prod(shape)
+
+
+def entropy_bits(codes: torch.Tensor, levels: int) -> float:
+    """Empirical entropy (bits) of integer codes in 0..levels-1."""
+    p = torch.bincount(codes.reshape(-1).long(), minlength=levels).double()
+    p = p[p > 0] / p.sum()
+    return float(-(p * p.log2()).sum())

@@ -1,0 +1,80 @@
+"""BBQ: equiprobable levels on bell-shaped weights, integer-domain compute, STE gradients."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dmrx.quant import BBQWeight, entropy_bits
+from dmrx.quant.bbq import hadamard, rotate
+from dmrx.quant.layers import UniformWeight
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_levels_are_equiprobable_on_gaussian_weights(bits):
+    torch.manual_seed(bits)
+    w = torch.randn(64, 32, 3, 3) * 0.05
+    q = BBQWeight(w, bits)
+    ent = entropy_bits(q.codes(w), 1 << bits)
+    assert ent >= 0.99 * bits
+    # the uniform max-abs INT quantizer of the same width wastes most of its levels
+    if bits == 4:
+        u = UniformWeight(4)
+        k = (u(w) / u._scale(w).reshape(-1, 1, 1, 1)).round().long() + 7
+        assert entropy_bits(k, 16) < 0.9 * bits
+
+
+def test_levels_are_uniform_integers_with_one_scale_per_channel():
+    torch.manual_seed(0)
+    w = torch.randn(8, 16, 3, 3)
+    q = BBQWeight(w, 3)
+    w_hat = q(w).detach()
+    levels = rotate(w_hat, q.block) / q.step().detach().reshape(-1, 1, 1, 1)
+    # zero point -1/2: half-integer levels, i.e. 2q is an odd integer in -(n-1)..(n-1)
+    two_q = 2 * levels
+    assert torch.allclose(two_q, two_q.round(), atol=1e-4)
+    assert set(two_q.round().long().unique().tolist()) <= set(range(-7, 8, 2))
+    # so the conv is an integer conv on Hadamard-rotated inputs, scaled per output channel
+    x = torch.randn(2, 16, 5, 6)
+    int_w = two_q.round()
+    y_int = F.conv2d(rotate(x, q.block), int_w, padding=1)
+    y = F.conv2d(x, w_hat, padding=1)
+    torch.testing.assert_close(y_int * (q.step().detach() / 2).reshape(1, -1, 1, 1), y,
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_hadamard_is_orthonormal_and_its_own_inverse():
+    h = hadamard(16)
+    torch.testing.assert_close(h @ h, torch.eye(16))
+    w = torch.randn(3, 32, 3, 3)
+    torch.testing.assert_close(rotate(rotate(w, 32), 32), w, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="n=12"):
+        hadamard(12)
+
+
+def test_ste_gradients_reach_the_weights_and_the_scale():
+    torch.manual_seed(1)
+    w = torch.randn(4, 8, 3, 3, requires_grad=True)
+    q = BBQWeight(w.detach(), 4)
+    (q(w) * torch.randn(4, 8, 3, 3)).sum().backward()
+    assert w.grad is not None and w.grad.isfinite().all() and w.grad.abs().sum() > 0
+    assert q.scale.grad is not None and q.scale.grad.abs().sum() > 0
+
+
+def test_encode_decode_reproduces_the_forward_value():
+    torch.manual_seed(2)
+    w = torch.randn(6, 12, 3, 3)
+    for bits in (2, 3, 4):
+        q = BBQWeight(w, bits)
+        tensors, meta = q.encode(w)
+        assert tensors["codes"].numel() == math.ceil(w.numel() * bits / 8)
+        torch.testing.assert_close(BBQWeight.decode(tensors, meta), q(w).detach(), rtol=0,
+                                   atol=1e-6)
+
+
+def test_bad_bits_are_refused():
+    with pytest.raises(ValueError, match="bits=5"):
+        BBQWeight(torch.randn(4, 4), 5)
+    with pytest.raises(ValueError, match="scale_init='x'"):
+        BBQWeight(torch.randn(4, 4), 4, scale_init="x")
