@@ -15,22 +15,17 @@ import torch
 from dmrx.ofdm import LinkConfig, dmrs_mask
 
 
-class DMRSJammer(torch.nn.Module):
-    """Complex Gaussian interference on the DMRS REs only (a pilot-targeting jammer).
+class _REJammer(torch.nn.Module):
+    """Complex Gaussian interference on a fixed set of REs (`target`, [sym, sc] bool) at a JSR
+    measured over those REs; subclasses only choose the set."""
 
-    :param jsr_db: jammer-to-signal ratio on the DMRS REs, -50..50 dB
-    :input y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64 received grid
-    :input x: [batch, 1, 1, num_ofdm_symbols, fft_size] complex64 transmitted grid
-    :input h: [batch, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size] complex64 channel
-    :output y: y plus the interference, same shape
-    """
-
-    def __init__(self, link: LinkConfig, jsr_db: float):
+    def __init__(self, link: LinkConfig, jsr_db: float, target: torch.Tensor):
         super().__init__()
+        name = type(self).__name__
         if not (math.isfinite(jsr_db) and -50 <= jsr_db <= 50):
-            raise ValueError(f"DMRSJammer jsr_db={jsr_db!r} is not allowed: -50..50 dB")
+            raise ValueError(f"{name} jsr_db={jsr_db!r} is not allowed: -50..50 dB")
         self.link, self.jsr_db = link, float(jsr_db)
-        self.register_buffer("target", dmrs_mask(link), persistent=False)
+        self.register_buffer("target", target, persistent=False)
 
     def forward(self, y: torch.Tensor, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         signal = h[:, :, :, 0, 0] * x[:, :, 0:1]  # [batch, 1, ant, sym, sc]
@@ -41,7 +36,21 @@ class DMRSJammer(torch.nn.Module):
         return y + noise * (p_jam.sqrt().reshape(-1, 1, 1, 1, 1) * m)
 
 
-class PartialBandJammer(torch.nn.Module):
+class DMRSJammer(_REJammer):
+    """Complex Gaussian interference on the DMRS REs only (a pilot-targeting jammer).
+
+    :param jsr_db: jammer-to-signal ratio on the DMRS REs, -50..50 dB
+    :input y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64 received grid
+    :input x: [batch, 1, 1, num_ofdm_symbols, fft_size] complex64 transmitted grid
+    :input h: [batch, 1, num_rx_ant, 1, 1, num_ofdm_symbols, fft_size] complex64 channel
+    :output y: y plus the interference, same shape
+    """
+
+    def __init__(self, link: LinkConfig, jsr_db: float):
+        super().__init__(link, jsr_db, dmrs_mask(link))
+
+
+class PartialBandJammer(_REJammer):
     """Complex Gaussian interference on a band of subcarriers, over all or some OFDM symbols
     (a partial-band jammer: it concentrates its power where it hurts the code most).
 
@@ -58,9 +67,6 @@ class PartialBandJammer(torch.nn.Module):
 
     def __init__(self, link: LinkConfig, jsr_db: float, subcarriers: tuple[int, int],
                  symbols: tuple[int, ...] | None = None):
-        super().__init__()
-        if not (math.isfinite(jsr_db) and -50 <= jsr_db <= 50):
-            raise ValueError(f"PartialBandJammer jsr_db={jsr_db!r} is not allowed: -50..50 dB")
         try:
             if isinstance(subcarriers, str):  # '12' would unpack to (1, 2)
                 raise TypeError
@@ -77,16 +83,7 @@ class PartialBandJammer(torch.nn.Module):
                 for s in syms):
             raise ValueError(f"PartialBandJammer symbols={symbols!r} is not allowed: distinct "
                              f"OFDM symbol indices in 0..{n_sym - 1}, or None for all")
-        self.link, self.jsr_db = link, float(jsr_db)
-        self.subcarriers, self.symbols = (start, stop), syms
         m = torch.zeros(n_sym, link.fft_size, dtype=torch.bool)
         m[list(syms), start:stop] = True
-        self.register_buffer("target", m, persistent=False)
-
-    def forward(self, y: torch.Tensor, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        signal = h[:, :, :, 0, 0] * x[:, :, 0:1]  # [batch, 1, ant, sym, sc]
-        m = self.target
-        p_signal = signal[..., m].abs().square().mean(dim=(1, 2, 3))  # [batch]
-        p_jam = p_signal * 10.0 ** (self.jsr_db / 10.0)
-        noise = torch.randn(y.shape, dtype=y.dtype, device=y.device)  # unit power, complex
-        return y + noise * (p_jam.sqrt().reshape(-1, 1, 1, 1, 1) * m)
+        super().__init__(link, jsr_db, m)
+        self.subcarriers, self.symbols = (start, stop), syms
