@@ -40,6 +40,9 @@ if its policy says so, learns from the same slot (`adapter.observe(y, no, ...)`)
   above `guard_noise_ratio` x the median of the recent clean slots' ratios (at least 1) is
   neither learned from nor stored for replay, and no snapshot is taken on it. A jammer weaker
   than the noise passes this check; the rollback below is the second line.
+- **Guard, on the blocks**: if `guard_bler` of the last `guard_window` blocks failed while
+  the snapshot was taken at a lower rate, the adapter rolls back (`crc_ok` passed to
+  `observe` feeds this; it needs no extra decoding).
 - **Guard, after learning**: the weights of the last snapshot are checked against the current
   ones on fresh slots (pre-update DMRS loss); if the current weights are worse by
   `guard_margin` on `guard_patience` consecutive checks, or anything becomes non-finite, the
@@ -94,6 +97,8 @@ class AdaptConfig:
     guard_patience: int = 3
     guard_factor: float = 3.0
     guard_noise_ratio: float = 3.0
+    guard_bler: float = 0.5
+    guard_window: int = 32
     cooldown: int = 50
     sgd_er: dict | None = None
     sgd_er_epoch: int = 10
@@ -122,6 +127,10 @@ class AdaptConfig:
             raise ValueError("AdaptConfig.replay_slots and cooldown must be >= 0")
         if not (self.dmrs_weight >= 0 and math.isfinite(self.dmrs_weight)):
             raise bad("dmrs_weight", ">= 0")
+        if not 0 < self.guard_bler <= 1:
+            raise bad("guard_bler", "in (0, 1]")
+        if self.guard_window < 1:
+            raise bad("guard_window", ">= 1")
         if not self.guard_noise_ratio > 1:
             raise bad("guard_noise_ratio", "> 1 (about 1 on clean slots)")
         if not 0 <= self.snr_augment_db <= 30:
@@ -220,6 +229,8 @@ class OnlineAdapter(nn.Module):
         self.shifts = 0
         self.suspect_slots = 0
         self._clean_ratio: deque = deque(maxlen=64)
+        self._fails: deque = deque(maxlen=c.guard_window)  # block errors of recent slots
+        self._snapshot_bler = 0.0  # the pretrained weights are the first good snapshot
         self.history: list[float] = []  # pre-update DMRS loss per observed slot
         self._fast = self._slow = None
         self._updates_left = 0
@@ -326,14 +337,16 @@ class OnlineAdapter(nn.Module):
         """
         c = self.config
         no = per_slot_no(check_receiver_inputs(self.link, y, no), y.shape[0])
-        if c_hat is not None and crc_ok is not None:
-            if c_hat.shape != (y.shape[0], self.link.num_coded_bits) or \
-                    crc_ok.shape != (y.shape[0],):
-                raise ValueError(f"observe: c_hat must be [{y.shape[0]}, "
-                                 f"{self.link.num_coded_bits}] and crc_ok [{y.shape[0]}], got "
-                                 f"{tuple(c_hat.shape)} and {tuple(crc_ok.shape)}")
-        else:
-            c_hat = crc_ok = None
+        if crc_ok is not None and tuple(crc_ok.shape) != (y.shape[0],):
+            raise ValueError(f"observe: crc_ok must be [{y.shape[0]}], got "
+                             f"{tuple(crc_ok.shape)}")
+        if c_hat is not None and (crc_ok is None or tuple(c_hat.shape) != (
+                y.shape[0], self.link.num_coded_bits)):
+            raise ValueError(f"observe: c_hat must be [{y.shape[0]}, "
+                             f"{self.link.num_coded_bits}] and come with crc_ok, got "
+                             f"{tuple(c_hat.shape)}")
+        if crc_ok is not None:
+            self._fails.extend((~crc_ok.bool()).tolist())
         monitored = (self.slot // y.shape[0]) % c.monitor_every == 0
         self.slot += y.shape[0]
         if c.guard:
@@ -352,8 +365,10 @@ class OnlineAdapter(nn.Module):
                 keep = ~suspect
                 self.suspect_slots += int(suspect.sum())
                 y, no = y[keep], no[keep]
+                if crc_ok is not None:
+                    crc_ok = crc_ok[keep]
                 if c_hat is not None:
-                    c_hat, crc_ok = c_hat[keep], crc_ok[keep]
+                    c_hat = c_hat[keep]
         pre = float("nan")
         if monitored:
             # the monitor: the DMRS loss of the weights before this slot's update, on a slot
@@ -372,7 +387,8 @@ class OnlineAdapter(nn.Module):
                 if len(self._epoch_losses) == c.sgd_er_epoch:
                     self.sched.step(sum(self._epoch_losses) / len(self._epoch_losses))
                     self._epoch_losses = []
-        rolled = c.guard and monitored and self._guard(y, no, hidden, pre)
+        rolled = c.guard and (self._crc_guard()
+                              or (monitored and self._guard(y, no, hidden, pre)))
         if self.replay is not None:
             self.replay.add(y, no, c_hat, crc_ok)
         return {"dmrs_loss": pre, "updated": updated, "rolled_back": rolled, "suspect": False}
@@ -485,10 +501,34 @@ class OnlineAdapter(nn.Module):
         self._worse = 0
         recent = sorted(self.history[-200:])
         median = recent[len(recent) // 2]
-        if current_loss <= c.guard_factor * median:  # looks normal: a new fallback
-            self._snapshot = live
+        rate = self.recent_bler()
+        if current_loss <= c.guard_factor * median and (rate is None or rate < c.guard_bler):
+            self._snapshot = live  # looks normal on the DMRS and on the blocks: a new fallback
             self._snapshot_loss = current_loss
+            self._snapshot_bler = 0.0 if rate is None else rate
         return False
+
+    def recent_bler(self) -> float | None:
+        """Block error rate of the adapted receiver over the last `guard_window` slots (None
+        until that many CRC outcomes have been observed)."""
+        if len(self._fails) < self.config.guard_window:
+            return None
+        return sum(self._fails) / len(self._fails)
+
+    def _crc_guard(self) -> bool:
+        """Roll back when most recent blocks fail although the snapshot's did not.
+
+        The hidden-DMRS loss can look normal while data detection has collapsed (a DMRS-only
+        adapter on drift-default went to BLER 1.0 on TDL-E with a normal DMRS loss), so the
+        decoder's verdict is the second divergence signal. On a channel where even the
+        snapshot failed that often, the snapshot's rate is >= `guard_bler` and this is mute.
+        """
+        rate = self.recent_bler()
+        if rate is None or rate < self.config.guard_bler or \
+                self._snapshot_bler >= self.config.guard_bler:
+            return False
+        self._fails.clear()  # judge the restored weights on fresh slots
+        return self.rollback()
 
     def rollback(self) -> bool:
         """Back to the last good weights; pause learning for `cooldown` slots."""

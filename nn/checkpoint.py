@@ -33,6 +33,7 @@ def atomic_write(path: Path, write) -> None:
     """Call `write(tmp_path)`, then rename the temporary file over `path`: readers see the old
     file or the new one, never half of it."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}{path.suffix}")
     write(tmp)
     with open(tmp, "rb") as f:

@@ -215,3 +215,22 @@ def test_dmrs_jammed_slots_are_neither_learned_from_nor_stored(setup, ref_link):
     assert ad.observe(mixed, no)["updated"] and len(ad.replay) == 8
     unguarded = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-3, guard=False))
     assert unguarded.observe(jammed, no)["updated"]
+
+
+def test_guard_rolls_back_when_most_blocks_fail(setup):
+    """The decoder's verdict is the second divergence signal: weights that break data detection
+    can keep a normal DMRS loss."""
+    rx, slots = setup
+    ad = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-3, guard_window=4, guard_bler=0.5,
+                                       cooldown=5))
+    good = [p.detach().clone() for p in ad._params]
+    with torch.no_grad():
+        for p in ad._params:
+            p.add_(0.05)  # weights gone astray
+    fail, ok = torch.tensor([False]), torch.tensor([True])
+    outs = [ad.observe(*slots(i, n=1), crc_ok=fail if i % 4 else ok) for i in range(3)]
+    assert not any(o["rolled_back"] for o in outs) and ad.recent_bler() is None
+    out = ad.observe(*slots(3, n=1), crc_ok=fail)  # 3 of the last 4 blocks failed
+    assert out["rolled_back"] and ad.rollbacks == 1
+    assert all(torch.equal(p, q) for p, q in zip(ad._params, good, strict=True))
+    assert ad.recent_bler() is None  # the restored weights are judged on fresh blocks
