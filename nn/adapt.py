@@ -40,9 +40,11 @@ if its policy says so, learns from the same slot (`adapter.observe(y, no, ...)`)
   above `guard_noise_ratio` x the median of the recent clean slots' ratios (at least 1) is
   neither learned from nor stored for replay, and no snapshot is taken on it. A jammer weaker
   than the noise passes this check; the rollback below is the second line.
-- **Guard, on the blocks**: if `guard_bler` of the last `guard_window` blocks failed while
-  the snapshot was taken at a lower rate, the adapter rolls back (`crc_ok` passed to
-  `observe` feeds this; it needs no extra decoding).
+- **Guard, on the blocks**: if the block error rate of the last `guard_window` slots exceeds
+  the rate at which the snapshot was taken by `guard_bler_rise`, the adapter rolls back
+  (`crc_ok` passed to `observe` feeds this; it needs no extra decoding). Snapshots are only
+  refreshed while the rate stays within half that rise, so a slow slide cannot ratchet the
+  fallback down with it.
 - **Guard, after learning**: the weights of the last snapshot are checked against the current
   ones on fresh slots (pre-update DMRS loss); if the current weights are worse by
   `guard_margin` on `guard_patience` consecutive checks, or anything becomes non-finite, the
@@ -97,7 +99,7 @@ class AdaptConfig:
     guard_patience: int = 3
     guard_factor: float = 3.0
     guard_noise_ratio: float = 3.0
-    guard_bler: float = 0.5
+    guard_bler_rise: float = 0.25
     guard_window: int = 32
     cooldown: int = 50
     sgd_er: dict | None = None
@@ -127,8 +129,8 @@ class AdaptConfig:
             raise ValueError("AdaptConfig.replay_slots and cooldown must be >= 0")
         if not (self.dmrs_weight >= 0 and math.isfinite(self.dmrs_weight)):
             raise bad("dmrs_weight", ">= 0")
-        if not 0 < self.guard_bler <= 1:
-            raise bad("guard_bler", "in (0, 1]")
+        if not 0 < self.guard_bler_rise <= 1:
+            raise bad("guard_bler_rise", "in (0, 1]")
         if self.guard_window < 1:
             raise bad("guard_window", ">= 1")
         if not self.guard_noise_ratio > 1:
@@ -502,10 +504,12 @@ class OnlineAdapter(nn.Module):
         recent = sorted(self.history[-200:])
         median = recent[len(recent) // 2]
         rate = self.recent_bler()
-        if current_loss <= c.guard_factor * median and (rate is None or rate < c.guard_bler):
+        steady = rate is None or rate <= self._snapshot_bler + c.guard_bler_rise / 2
+        if current_loss <= c.guard_factor * median and steady:
             self._snapshot = live  # looks normal on the DMRS and on the blocks: a new fallback
             self._snapshot_loss = current_loss
-            self._snapshot_bler = 0.0 if rate is None else rate
+            if rate is not None:
+                self._snapshot_bler = rate
         return False
 
     def recent_bler(self) -> float | None:
@@ -520,12 +524,10 @@ class OnlineAdapter(nn.Module):
 
         The hidden-DMRS loss can look normal while data detection has collapsed (a DMRS-only
         adapter on drift-default went to BLER 1.0 on TDL-E with a normal DMRS loss), so the
-        decoder's verdict is the second divergence signal. On a channel where even the
-        snapshot failed that often, the snapshot's rate is >= `guard_bler` and this is mute.
+        decoder's verdict is the second divergence signal.
         """
         rate = self.recent_bler()
-        if rate is None or rate < self.config.guard_bler or \
-                self._snapshot_bler >= self.config.guard_bler:
+        if rate is None or rate <= self._snapshot_bler + self.config.guard_bler_rise:
             return False
         self._fails.clear()  # judge the restored weights on fresh slots
         return self.rollback()

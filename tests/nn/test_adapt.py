@@ -221,7 +221,7 @@ def test_guard_rolls_back_when_most_blocks_fail(setup):
     """The decoder's verdict is the second divergence signal: weights that break data detection
     can keep a normal DMRS loss."""
     rx, slots = setup
-    ad = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-3, guard_window=4, guard_bler=0.5,
+    ad = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-3, guard_window=4, guard_bler_rise=0.5,
                                        cooldown=5))
     good = [p.detach().clone() for p in ad._params]
     with torch.no_grad():
