@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,13 +165,17 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
-          progress: bool = True, stop_after: int | None = None) -> TrainResult:
+          progress: bool = True, stop_after: int | None = None,
+          on_epoch: Callable[[int, dict, torch.nn.Module], bool] | None = None) -> TrainResult:
     """Train a receiver; checkpoints and `log.csv` go to `out`.
 
     :param resume: continue from `out`'s checkpoint if there is one (it must have been made
         with the same TrainConfig); False refuses to overwrite an existing checkpoint
     :param stop_after: stop (with a checkpoint) after this global step, as an interruption
         would; None trains to `cfg.steps`
+    :param on_epoch: called as `on_epoch(step, log_row, receiver)` after each logged epoch
+        (e.g. a training-health monitor of `dmrx.nn.diagnosis`); returning True stops
+        training there, with a checkpoint, as `stop_after` would
     :raises CheckpointError: `out` holds a checkpoint of another config, or a corrupt one
     """
     out = Path(out)
@@ -248,6 +253,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
                         "lr": opt.param_groups[0]["lr"],
                         "elapsed_s": time.perf_counter() - t0})
             bar.set_postfix(loss=f"{mean:.4f}", bmd=f"{bmd_rate(mean):.3f}")
+            if on_epoch is not None and on_epoch(step, dict(log[-1]), rx):
+                last = step
         if step % cfg.checkpoint_every == 0 or step == last:
             checkpoint()
     bar.close()

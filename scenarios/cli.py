@@ -14,8 +14,12 @@ from dmrx.scenarios.adapt_run import JammerWindow, run_schedule
 from dmrx.scenarios.catalog import LINKS, PATTERN_HELP, SCENARIOS, get_link, get_scenario
 from dmrx.scenarios.receivers import RECEIVER_NAMES
 from dmrx.scenarios.receivers import build_receiver as build_named_receiver
+from dmrx.scenarios.report import write_report
+from dmrx.scenarios.runners import BACKENDS, run_sweep
 from dmrx.scenarios.schedules import SCHEDULES, get_schedule
 from dmrx.scenarios.simulate import parse_snr_db, simulate
+from dmrx.scenarios.sweep import load_spec
+from dmrx.scenarios.tune import SAMPLERS, TuneConfig, tune
 
 
 def _int_at_least(lo: int):
@@ -156,6 +160,42 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", help="write the maps and scores here")
     e.add_argument("--no-progress", action="store_true")
 
+    w = sub.add_parser("sweep", help="run a scenario x receiver x SNR x seed grid from a TOML "
+                       "spec; resumes: finished points are skipped")
+    w.add_argument("spec", help="the sweep spec (.toml)")
+    w.add_argument("--out", required=True, help="results directory (Parquet part files)")
+    w.add_argument("--backend", default="local", choices=list(BACKENDS))
+    w.add_argument("--workers", type=_positive_int, default=None,
+                   help="local processes or local Ray CPUs (default: every core)")
+    w.add_argument("--address", default=None, help="Ray cluster address, e.g. ray://host:10001 "
+                   "(default: start a local Ray cluster)")
+    w.add_argument("--no-progress", action="store_true")
+
+    r = sub.add_parser("report", help="BLER/BER waterfalls and SNR at a target BLER of a "
+                       "sweep's results")
+    r.add_argument("results", help="the sweep's --out directory")
+    r.add_argument("--target-bler", type=float, default=0.1)
+    r.add_argument("--spec-hash", default=None, help="only the points of this spec")
+    r.add_argument("--to", default=None, help="where figures and tables go "
+                   "(default: RESULTS/report)")
+
+    u = sub.add_parser("tune", help="hyperparameter search for a receiver (Optuna) with "
+                       "training-health diagnosis that ends hopeless trials early")
+    u.add_argument("--link", default="ref-4prb", help=f"one of {sorted(LINKS)}")
+    u.add_argument("--scenario", default="tdl-c-300ns-60kmh",
+                   help="one or several comma-separated scenarios")
+    u.add_argument("--receiver", default="neural", choices=["neural", "hybrid"])
+    u.add_argument("--snr-db", default="5:20", help="low:high, SNR drawn uniformly per slot")
+    u.add_argument("--trials", type=_positive_int, default=20, help="search budget")
+    u.add_argument("--steps", type=_positive_int, default=300, help="training steps per trial")
+    u.add_argument("--epoch-steps", type=_positive_int, default=20,
+                   help="steps per epoch, the unit the diagnosis looks at")
+    u.add_argument("--sampler", default="tpe", choices=list(SAMPLERS))
+    u.add_argument("--no-diagnosis", action="store_true", help="never prune a trial")
+    u.add_argument("--seed", type=_nonneg_int, default=0)
+    u.add_argument("--out", required=True, help="study directory (resumed if it exists)")
+    u.add_argument("--no-progress", action="store_true")
+
     sub.add_parser("scenarios", help="list the scenario and link catalogs")
     return p
 
@@ -277,6 +317,45 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    run = run_sweep(spec, args.out, backend=args.backend, workers=args.workers,
+                    address=args.address, progress=not args.no_progress)
+    print(f"sweep {spec.name} ({run.spec_hash}): {run.ran} points run, {run.skipped} already "
+          f"done, {run.total} in the grid; {run.elapsed_s:.1f} s -> {args.out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    rep = write_report(args.results, target_bler=args.target_bler, spec_hash=args.spec_hash,
+                       to=args.to)
+    print(rep.table())
+    for f in rep.files:
+        print(f"wrote {f}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    lo_hi = args.snr_db.split(":")
+    try:
+        snr = (float(lo_hi[0]), float(lo_hi[-1]))
+    except ValueError:
+        raise ValueError(f"--snr-db {args.snr_db!r}: expected low:high in dB") from None
+    cfg = TuneConfig(link=args.link, scenarios=tuple(s.strip() for s in args.scenario.split(",")
+                                                     if s.strip()),
+                     receiver=args.receiver, snr_db=snr, trials=args.trials, steps=args.steps,
+                     epoch_steps=args.epoch_steps, seed=args.seed,
+                     diagnosis=not args.no_diagnosis, sampler=args.sampler)
+    result = tune(cfg, args.out, progress=not args.no_progress)
+    print(result.table())
+    best = result.best
+    if best is not None:
+        print(f"best: trial {best['number']}, BMD rate {best['value']:.4f} bit/bit, "
+              f"{best['params']}")
+    print(f"({result.elapsed_s:.1f} s) -> {args.out}/tune.json")
+    return 0
+
+
 def _scenarios(_: argparse.Namespace) -> int:
     print("Links:")
     for link in LINKS.values():
@@ -308,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"simulate": _simulate, "train": _train, "adapt": _adapt,
                 "quantize": _quantize, "explain": _explain,
+                "sweep": _sweep, "report": _report, "tune": _tune,
                 "scenarios": _scenarios}[args.command](args)
     except (ValueError, OSError) as e:
         print(f"dmrx {args.command}: error: {e}", file=sys.stderr)

@@ -1,0 +1,230 @@
+"""Hyperparameter search for receivers (`dmrx tune`): Optuna over `nn.train`'s settings, with
+the training-health diagnosis of `nn.diagnosis` as the pruner.
+
+Each trial trains a receiver for a short budget (`steps`) and is scored by its BMD rate on the
+same held-out slots as every other trial (`evaluate_bmd_rate` with a fixed batch size and seed).
+With diagnosis on, a trial whose training health fails a rule is stopped at that epoch and
+recorded as pruned, with what was diagnosed. The study lives in `out/study.db` (SQLite), so an
+interrupted search resumes with the trials it still lacks; `out/tune.json` summarises it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+
+from dmrx.nn.checkpoint import atomic_write
+from dmrx.nn.diagnosis import HEALTH_ATTR, DiagnosisConfig, DiagnosisPruner, HealthMonitor
+from dmrx.nn.train import TrainConfig, evaluate_bmd_rate, train
+from dmrx.scenarios.catalog import get_link, get_scenario
+
+SAMPLERS = ("tpe", "random")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Ranges of the searched hyperparameters.
+
+    :param lr: (low, high), sampled log-uniformly
+    :param weight_decay: (low, high), sampled log-uniformly
+    :param width: channels of the residual blocks, one of
+    :param blocks: residual blocks, one of
+    :param batch_size: slots per training step, one of
+    """
+
+    lr: tuple[float, float] = (1e-5, 1e-1)
+    weight_decay: tuple[float, float] = (1e-6, 1e-1)
+    width: tuple[int, ...] = (8, 16, 32)
+    blocks: tuple[int, ...] = (1, 2, 4)
+    batch_size: tuple[int, ...] = (8, 16, 32)
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "weight_decay"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"SearchSpace.{name}={getattr(self, name)!r} is not allowed: "
+                                 "0 < low <= high")
+        for name in ("width", "blocks", "batch_size"):
+            v = getattr(self, name)
+            if not v or not all(isinstance(x, int) and x >= 1 for x in v):
+                raise ValueError(f"SearchSpace.{name}={v!r} is not allowed: a non-empty tuple "
+                                 "of positive integers")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """:param trials: trials in the study (the search budget)
+    :param steps: training steps per trial
+    :param epoch_steps: steps per epoch: the unit at which the diagnosis looks
+    :param snr_db: (low, high) of the training and evaluation slots, dB
+    :param eval_batches, eval_batch_size: held-out slots of the score, the same for all trials
+    :param diagnosis: prune trials by `nn.diagnosis` (False: no pruning)
+    :param sampler: 'tpe' or 'random' (random draws the same configurations whatever is
+        pruned, which makes runs with and without diagnosis directly comparable)
+    """
+
+    link: str = "ref-4prb"
+    scenarios: tuple[str, ...] = ("tdl-c-300ns-60kmh",)
+    receiver: str = "neural"
+    snr_db: tuple[float, float] = (5.0, 20.0)
+    trials: int = 20
+    steps: int = 300
+    epoch_steps: int = 20
+    eval_batches: int = 8
+    eval_batch_size: int = 32
+    seed: int = 0
+    diagnosis: bool = True
+    diagnosis_config: DiagnosisConfig = field(default_factory=DiagnosisConfig)
+    sampler: str = "tpe"
+    space: SearchSpace = field(default_factory=SearchSpace)
+
+    def __post_init__(self) -> None:
+        get_link(self.link)
+        if not self.scenarios:
+            raise ValueError("TuneConfig.scenarios=() is not allowed: at least one scenario")
+        for s in self.scenarios:
+            get_scenario(s)
+        for name in ("trials", "steps", "epoch_steps", "eval_batches", "eval_batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"TuneConfig.{name}={v!r} is not allowed: a positive integer")
+        if self.steps % self.epoch_steps:
+            raise ValueError(f"TuneConfig.steps={self.steps} is not allowed: a multiple of "
+                             f"epoch_steps={self.epoch_steps}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"TuneConfig.sampler={self.sampler!r} is not allowed: one of "
+                             f"{list(SAMPLERS)}")
+        if self.receiver not in ("neural", "hybrid"):
+            raise ValueError(f"TuneConfig.receiver={self.receiver!r} is not allowed: 'neural' "
+                             "or 'hybrid'")
+
+    def study_name(self) -> str:
+        text = json.dumps(dataclasses.asdict(self) | {"trials": None}, sort_keys=True)
+        return "tune-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def train_config(self, params: dict) -> TrainConfig:
+        """The TrainConfig of one trial's sampled `params`."""
+        return TrainConfig(
+            get_link(self.link), tuple((s, get_scenario(s).channel) for s in self.scenarios),
+            receiver=self.receiver,
+            net={"num_channels": params["width"], "num_blocks": params["blocks"]},
+            snr_db=self.snr_db, steps=self.steps, batch_size=params["batch_size"],
+            lr=params["lr"], weight_decay=params["weight_decay"],
+            epoch_steps=self.epoch_steps, checkpoint_every=self.steps, seed=self.seed)
+
+
+@dataclass
+class TuneResult:
+    """:param trials: one dict per trial: number, state, params, value (BMD rate, bit per
+        coded bit; None unless complete), steps trained, seconds, diagnosis (list of texts)
+    """
+
+    study_name: str
+    trials: list[dict]
+    elapsed_s: float
+
+    @property
+    def best(self) -> dict | None:
+        done = [t for t in self.trials if t["value"] is not None]
+        return max(done, key=lambda t: t["value"]) if done else None
+
+    def table(self) -> str:
+        head = f"{'#':>3} {'state':<9} {'BMD rate':>9} {'steps':>6} {'s':>6}  params / diagnosis"
+        rows = [head, "-" * len(head)]
+        for t in self.trials:
+            p = t["params"]
+            v = f"{t['value']:.4f}" if t["value"] is not None else "-"
+            what = (f"lr={p.get('lr', math.nan):.2g} wd={p.get('weight_decay', math.nan):.2g} "
+                    f"w={p.get('width')} b={p.get('blocks')} bs={p.get('batch_size')}")
+            rows.append(f"{t['number']:>3} {t['state']:<9} {v:>9} {t['steps']:>6} "
+                        f"{t['seconds']:>6.1f}  {what}")
+            rows += [f"{'':>37}! {d}" for d in t["diagnosis"]]
+        return "\n".join(rows)
+
+
+def _sample(trial: optuna.Trial, space: SearchSpace) -> dict:
+    return {"lr": trial.suggest_float("lr", *space.lr, log=True),
+            "weight_decay": trial.suggest_float("weight_decay", *space.weight_decay, log=True),
+            "width": trial.suggest_categorical("width", list(space.width)),
+            "blocks": trial.suggest_categorical("blocks", list(space.blocks)),
+            "batch_size": trial.suggest_categorical("batch_size", list(space.batch_size))}
+
+
+def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResult:
+    """Run (or resume) the search; trial checkpoints go to `out`/trial-NNNN.
+
+    :raises ValueError: bad config (from TuneConfig)
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = DiagnosisPruner(cfg.diagnosis_config) if cfg.diagnosis else \
+        optuna.pruners.NopPruner()
+    sampler = (optuna.samplers.RandomSampler(seed=cfg.seed) if cfg.sampler == "random"
+               else optuna.samplers.TPESampler(seed=cfg.seed))
+    study = optuna.create_study(study_name=cfg.study_name(), direction="maximize",
+                                storage=f"sqlite:///{(out / 'study.db').resolve()}",
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
+
+    def objective(trial: optuna.Trial) -> float:
+        t0 = time.perf_counter()
+        tc = cfg.train_config(_sample(trial, cfg.space))
+        monitor = HealthMonitor(cfg.steps) if cfg.diagnosis else None
+        pruned = False
+
+        def on_epoch(step: int, row: dict, rx) -> bool:
+            nonlocal pruned
+            trial.report(1.0 - row["loss"] / math.log(2.0), step)  # the BMD rate
+            trial.set_user_attr("steps", step)
+            if monitor is None:
+                return False
+            monitor.update(step, row, rx)
+            trial.set_user_attr(HEALTH_ATTR, [e.as_dict() for e in monitor.history])
+            pruned = trial.should_prune()
+            return pruned
+
+        try:
+            result = train(tc, out / f"trial-{trial.number:04d}", progress=False,
+                           on_epoch=on_epoch)
+        except FloatingPointError as e:
+            # train refuses a non-finite loss; that is the NaN diagnosis, not a crash
+            trial.set_user_attr("diagnosis", [f"NaN/Inf: {e}"])
+            trial.set_user_attr("seconds", time.perf_counter() - t0)
+            if cfg.diagnosis:
+                raise optuna.TrialPruned(str(e)) from None
+            return 0.0  # a diverged receiver has no rate to speak of
+        finally:
+            if monitor is not None:
+                monitor.detach()
+        if pruned:
+            trial.set_user_attr("diagnosis", pruner.diagnoses.get(trial.number, []))
+            trial.set_user_attr("seconds", time.perf_counter() - t0)
+            raise optuna.TrialPruned("; ".join(pruner.diagnoses.get(trial.number, [])))
+        evaluation = dataclasses.replace(tc, batch_size=cfg.eval_batch_size)
+        value = evaluate_bmd_rate(result.receiver, evaluation, num_batches=cfg.eval_batches,
+                                  seed=cfg.seed + 12345)
+        trial.set_user_attr("seconds", time.perf_counter() - t0)
+        return value
+
+    t0 = time.perf_counter()
+    finished = [t for t in study.trials if t.state.is_finished()]
+    remaining = cfg.trials - len(finished)
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, show_progress_bar=progress)
+    result = TuneResult(study.study_name, [
+        {"number": t.number, "state": t.state.name.lower(), "params": t.params,
+         "value": t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
+         "steps": t.user_attrs.get("steps", 0), "seconds": t.user_attrs.get("seconds", 0.0),
+         "diagnosis": t.user_attrs.get("diagnosis", [])}
+        for t in study.trials if t.state.is_finished()], time.perf_counter() - t0)
+    text = json.dumps({"study": result.study_name, "config": dataclasses.asdict(cfg),
+                       "best": result.best, "trials": result.trials}, indent=2)
+    atomic_write(out / "tune.json", lambda p: p.write_text(text))
+    return result
