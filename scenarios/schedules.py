@@ -97,6 +97,20 @@ def _drift_default() -> Schedule:
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in [_drift_default()]}
 
 
+def read_toml(path: str | Path, what: str) -> dict:
+    """The table in a TOML file; `what` names the file in errors ('schedule file', ...).
+
+    :raises ValueError: the file does not exist or is not valid TOML
+    """
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{what} {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{what} {str(path)!r} is not valid TOML: {e}") from e
+
+
 def load_schedule(path: str | Path) -> Schedule:
     """Read a schedule from TOML (see the module docstring).
 
@@ -105,12 +119,7 @@ def load_schedule(path: str | Path) -> Schedule:
         segment and the field)
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"schedule file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"schedule file {str(path)!r} is not valid TOML: {e}") from e
+    data = read_toml(path, "schedule file")
     unknown = set(data) - {"name", "segment"}
     if unknown:
         raise ValueError(f"schedule {str(path)!r}: unknown top-level keys {sorted(unknown)}; "

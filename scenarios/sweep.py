@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from dmrx.scenarios.catalog import get_link, get_scenario
 from dmrx.scenarios.receivers import LEARNED, RECEIVER_NAMES, build_receiver
+from dmrx.scenarios.schedules import read_toml
 from dmrx.scenarios.simulate import SNR_DB_LIMITS, parse_snr_db
 
 _TOP_KEYS = {"name", "link", "scenarios", "snr_db", "seeds", "slots", "max_block_errors",
@@ -299,11 +299,6 @@ def load_spec(path: str | Path) -> SweepSpec:
     :raises ValueError: missing file, invalid TOML, or an invalid spec (see `spec_from_dict`)
     """
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"sweep spec {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"sweep spec {str(path)!r} is not valid TOML: {e}") from e
+    data = read_toml(path, "sweep spec")
     data.setdefault("name", path.stem)
     return spec_from_dict(data, path.parent, f"sweep spec {str(path)!r}")
