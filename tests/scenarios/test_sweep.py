@@ -11,7 +11,7 @@ from dmrx.ofdm import ErrorCounts
 from dmrx.scenarios import build_receiver, get_link, get_scenario, simulate
 from dmrx.scenarios.cli import main
 from dmrx.scenarios.report import write_report
-from dmrx.scenarios.results import TIMING_COLUMNS, read_results
+from dmrx.scenarios.results import TIMING_COLUMNS, ResultsStore, read_results
 from dmrx.scenarios.runners import run_point, run_sweep
 from dmrx.scenarios.sweep import load_spec, spec_from_dict
 
@@ -122,8 +122,7 @@ def test_a_sigkilled_sweep_resumes_to_the_uninterrupted_table(tmp_path, referenc
     deadline = time.monotonic() + 120
     done = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        done = len(list((out / "points").glob("*.parquet"))) if (out / "points").is_dir() \
-            else 0
+        done = len(ResultsStore(out).finished_ids())  # hidden temp files are not points
         if done >= 2:
             break
         time.sleep(0.02)
