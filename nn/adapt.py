@@ -57,7 +57,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
+import statistics
 from collections import deque
 from dataclasses import dataclass
 
@@ -67,7 +69,7 @@ from torch import nn
 
 from dmrx.nn.receiver import NeuralReceiver, per_slot_no
 from dmrx.nn.sgd_er import SGDER
-from dmrx.ofdm import check_receiver_inputs
+from dmrx.ofdm import check_receiver_inputs, field_error
 
 PARAM_SETS = ("all", "norm-last", "adapter")
 WHEN = ("every", "shift", "schedule")
@@ -107,9 +109,7 @@ class AdaptConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        def bad(name, allowed):
-            return ValueError(f"AdaptConfig.{name}={getattr(self, name)!r} is not allowed: "
-                              f"{allowed}")
+        bad = functools.partial(field_error, self)
 
         if self.params not in PARAM_SETS:
             raise bad("params", f"one of {PARAM_SETS}")
@@ -231,6 +231,10 @@ class OnlineAdapter(nn.Module):
         self.shifts = 0
         self.suspect_slots = 0
         self._clean_ratio: deque = deque(maxlen=64)
+        d = self.rx.dmrs_mask  # the pilot comb `dmrs_noise_ratio` reads, fixed by the link
+        sym = d.any(-1).nonzero().flatten()
+        sc = d[sym[0]].nonzero().flatten()  # the same subcarriers on every DMRS symbol
+        self._comb = (sym, sc, self.rx.dmrs_values[sym][:, sc])  # p: [n_sym, n_sc]
         self._fails: deque = deque(maxlen=c.guard_window)  # block errors of recent slots
         self._snapshot_bler = 0.0  # the pretrained weights are the first good snapshot
         self.history: list[float] = []  # pre-update DMRS loss per observed slot
@@ -320,8 +324,7 @@ class OnlineAdapter(nn.Module):
             self.shifts += 1
             self._updates_left = c.shift_updates
             if self.sched is not None:  # a new channel: restart the learning rate
-                self.sched.restarts += 1
-                self.sched.cycle_epoch = 0
+                self.sched.restart()
         if self._updates_left > 0:
             self._updates_left -= 1
             return True
@@ -355,8 +358,7 @@ class OnlineAdapter(nn.Module):
             ratio = self.dmrs_noise_ratio(y, no)  # [batch]
             # relative to the recent clean level too: above ~20 dB the channel's curvature on
             # frequency-selective profiles lifts the clean ratio itself
-            ref = max(1.0, float(torch.tensor(list(self._clean_ratio)).median())
-                      if self._clean_ratio else 1.0)
+            ref = max(1.0, statistics.median_low(self._clean_ratio) if self._clean_ratio else 1.0)
             suspect = ratio > c.guard_noise_ratio * ref
             self._clean_ratio.extend(ratio[~suspect].tolist())
             if bool(suspect.all()):
@@ -409,10 +411,7 @@ class OnlineAdapter(nn.Module):
         :param no: [batch] float32
         :return: [batch] float32
         """
-        d = self.rx.dmrs_mask
-        sym = d.any(-1).nonzero().flatten()
-        sc = d[sym[0]].nonzero().flatten()  # the comb: the same subcarriers on every DMRS symbol
-        p = self.rx.dmrs_values[sym][:, sc]  # [n_sym, n_sc]
+        sym, sc, p = self._comb
         ls = y[:, 0][:, :, sym][:, :, :, sc] / p  # [batch, ant, n_sym, n_sc]
         d2 = ls[..., :-2] - 2 * ls[..., 1:-1] + ls[..., 2:]
         expected = 6 * no.reshape(-1, 1, 1, 1) / p[:, 1:-1].abs().square()

@@ -92,15 +92,35 @@ class SGDER(LRScheduler):
             else:
                 self.wait += 1
             self.cycle_epoch += 1
-            if self.wait >= self.patience and (self.max_restarts is None
-                                               or self.restarts < self.max_restarts):
-                self.restarts += 1
-                self.cycle_epoch = 0
-                self.wait = 0
+            if self.wait >= self.patience and self._can_restart():
                 # The paper keeps the parameters; the new cycle starts its own best.
-                self.best = metric
-                self.restart_epochs.append(self.last_epoch + 1)
+                self._begin_cycle(best=metric)
         super().step()
+
+    def _can_restart(self) -> bool:
+        return self.max_restarts is None or self.restarts < self.max_restarts
+
+    def _begin_cycle(self, best: float) -> None:
+        self.restarts += 1
+        self.cycle_epoch = 0
+        self.wait = 0
+        self.best = best
+        self.restart_epochs.append(self.last_epoch + 1)
+
+    def restart(self) -> bool:
+        """Restart now, at the escalated rate, as on convergence: for a caller that knows the
+        data changed (the online adapter on a detected channel shift). The new rate applies
+        from the next epoch.
+
+        :return: False (and nothing changes) once `max_restarts` are used up
+        """
+        if not self._can_restart():
+            return False
+        self._begin_cycle(best=math.inf)
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr(), strict=True):
+            group["lr"] = lr
+        self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
+        return True
 
     def state_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}

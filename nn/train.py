@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -32,7 +33,15 @@ from dmrx.nn.checkpoint import (
     save_checkpoint,
 )
 from dmrx.nn.sgd_er import SGDER
-from dmrx.ofdm import Channel, ChannelConfig, LinkConfig, Transmitter, derive_seed, seed_everything
+from dmrx.ofdm import (
+    Channel,
+    ChannelConfig,
+    LinkConfig,
+    Transmitter,
+    derive_seed,
+    field_error,
+    seed_everything,
+)
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULERS = ("constant", "cosine", "plateau", "sgd-er")
@@ -74,9 +83,7 @@ class TrainConfig:
     dmrs_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        def bad(name, allowed):
-            return ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is not allowed: "
-                              f"{allowed}")
+        bad = functools.partial(field_error, self)
 
         if not self.channels:
             raise bad("channels", "at least one scenario")

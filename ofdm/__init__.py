@@ -2,7 +2,7 @@
 decoding and metrics."""
 
 from dmrx.ofdm.channel import Channel, ChannelConfig, ChannelOutput
-from dmrx.ofdm.config import LinkConfig
+from dmrx.ofdm.config import LinkConfig, field_error
 from dmrx.ofdm.decoder import Decoded, Decoder
 from dmrx.ofdm.dmrs import data_mask, dmrs_mask, dmrs_values
 from dmrx.ofdm.metrics import ErrorCounts, count_errors
@@ -15,5 +15,5 @@ __all__ = [
     "data_mask", "dmrs_mask", "dmrs_values", "ErrorCounts", "count_errors", "LMMSEDemapper",
     "LSReceiver",
     "PerfectCSIReceiver", "check_receiver_inputs", "derive_seed", "seed_everything",
-    "Transmitter", "TxSlot",
+    "Transmitter", "TxSlot", "field_error",
 ]

@@ -22,6 +22,13 @@ MCS_INDEX_MAX = {1: 28, 2: 27, 3: 28, 4: 26}
 NUM_OFDM_SYMBOLS = 14  # one slot, normal cyclic prefix
 
 
+def field_error(config: object, field: str, allowed: str) -> ValueError:
+    """The error every dmrx config raises for a bad field: it names the config, the field, the
+    value and what is allowed (`TrainConfig.lr=-1 is not allowed: > 0`)."""
+    return ValueError(f"{type(config).__name__}.{field}={getattr(config, field)!r} is not "
+                      f"allowed: {allowed}")
+
+
 def _fail(field: str, value: object, allowed: str) -> ValueError:
     return ValueError(f"LinkConfig.{field}={value!r} is not allowed: {allowed}")
 

@@ -21,12 +21,14 @@ points run. Checkpoint paths are relative to the spec file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from dmrx.ofdm import field_error
 from dmrx.scenarios.catalog import get_link, get_scenario
 from dmrx.scenarios.receivers import LEARNED, RECEIVER_NAMES, build_receiver
 from dmrx.scenarios.schedules import read_toml
@@ -142,9 +144,7 @@ class SweepSpec:
     batch_size: int = 128
 
     def __post_init__(self) -> None:
-        def bad(field: str, allowed: str) -> ValueError:
-            return ValueError(f"SweepSpec.{field}={getattr(self, field)!r} is not allowed: "
-                              f"{allowed}")
+        bad = functools.partial(field_error, self)
 
         get_link(self.link)
         if not self.scenarios:

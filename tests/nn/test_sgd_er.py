@@ -71,3 +71,12 @@ def test_rejects_bad_parameters_and_non_finite_metric():
     opt, s = _sched()
     with pytest.raises(ValueError, match="non-finite"):
         s.step(math.nan)
+
+
+def test_an_outside_restart_escalates_at_once_and_counts_against_max_restarts():
+    opt, s = _sched(patience=3, gamma=0.5, min_lr_factor=0.1, max_restarts=1)
+    _run(s, opt, [1.0, 0.9])
+    assert s.restart() and s.restarts == 1 and s.restart_epochs == [3]
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.2)  # eta_1 = 2 * eta0, undecayed
+    assert _run(s, opt, [5.0]) == pytest.approx([0.1])  # the new cycle decays from there
+    assert not s.restart() and s.restarts == 1  # max_restarts used up: nothing changes
