@@ -1,5 +1,6 @@
 """dmrx.explain — CAM maps of receiver decisions over the resource grid (Grad-CAM, Grad-CAM++,
-Score-CAM, Fusion-CAM), receiver targets, and faithfulness / sanity metrics."""
+Score-CAM, Fusion-CAM), receiver targets, and faithfulness / sanity metrics; per-slot link
+metadata tables, MEDIC and HiCEM on them, and the metadata gate of the online adapter."""
 
 from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM, default_layer
 from dmrx.explain.faithfulness import (
@@ -12,6 +13,20 @@ from dmrx.explain.faithfulness import (
     rank_correlation,
 )
 from dmrx.explain.fusion_cam import FusionCAM
+from dmrx.explain.gate import GatedAdapter
+from dmrx.explain.hicem import ConceptExplanation, ConceptSplit, HiCEM
+from dmrx.explain.medic import MEDIC, MedicExplanation, PrototypeMatch
+from dmrx.explain.metadata import (
+    CONCEPTS,
+    FEATURES,
+    LABELS,
+    SCHEMA,
+    MetadataRecorder,
+    build_dataset,
+    read_table,
+    to_arrays,
+    write_table,
+)
 from dmrx.explain.run import METHODS, ExplainResult, Slots, draw_slots, explain_slots, make_cam
 from dmrx.explain.targets import (
     BlockError,
@@ -30,4 +45,7 @@ __all__ = [
     "random_maps", "randomized_copy", "rank_correlation", "ExplainResult", "Slots",
     "draw_slots", "explain_slots", "BlockError", "LLRMagnitude", "LogLikelihood",
     "block_region", "make_target", "prb_region", "re_region", "symbol_region",
+    "MEDIC", "MedicExplanation", "PrototypeMatch", "HiCEM", "ConceptSplit", "ConceptExplanation",
+    "SCHEMA", "FEATURES", "CONCEPTS", "LABELS", "MetadataRecorder", "build_dataset",
+    "read_table", "write_table", "to_arrays", "GatedAdapter",
 ]

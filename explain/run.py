@@ -20,8 +20,8 @@ from dmrx.explain.faithfulness import Curves, deletion_insertion, mass_share
 from dmrx.explain.fusion_cam import FusionCAM
 from dmrx.explain.perturbation import matched_noise
 from dmrx.nn.checkpoint import atomic_write
-from dmrx.ofdm import Channel, LinkConfig, Transmitter, dmrs_mask, seed_everything
-from dmrx.scenarios.catalog import Scenario
+from dmrx.ofdm import LinkConfig, Transmitter, dmrs_mask, seed_everything
+from dmrx.scenarios.catalog import Scenario, make_channel
 from dmrx.scenarios.simulate import check_snr_db
 
 METHODS: dict[str, type[CAM]] = {
@@ -93,11 +93,13 @@ class Slots:
 
 def draw_slots(link: LinkConfig, scenario: Scenario, snr_db: float, num_slots: int, *,
                jammer: nn.Module | None = None, seed: int = 0) -> Slots:
-    """Simulate `num_slots` slots: transmitter -> channel (+ AWGN) -> optional jammer.
+    """Simulate `num_slots` slots: transmitter -> channel (+ AWGN, + the scenario's jammer if
+    its name has one) -> optional jammer.
 
     :param snr_db: Es/N0 per data RE, dB
-    :param jammer: a jammer of `dmrx.robust.jammers` (called as `jammer(y, x, h)`, with a
-        `target` RE mask)
+    :param jammer: a jammer of `dmrx.robust.jammers` (called as `jammer(y, x, h)`)
+    :return: `Slots`; `jammed` is the union over the slots of the REs the jammers hit (a
+        scenario's reactive jammer, whose target depends on each slot, is left out of it)
     :raises ValueError: num_slots < 1 or SNR out of range
     """
     if isinstance(num_slots, bool) or not isinstance(num_slots, int) or num_slots < 1:
@@ -107,11 +109,18 @@ def draw_slots(link: LinkConfig, scenario: Scenario, snr_db: float, num_slots: i
     no = 10.0 ** (-float(snr_db) / 10.0)
     with torch.no_grad():
         s = Transmitter(link)(num_slots)
-        y, h = Channel(link, scenario.channel)(s.x, no)
-        jammed = None
+        channel = make_channel(link, scenario)
+        y, h = channel(s.x, no)
+        masks = []
+        inner = getattr(channel, "jammer", None)
+        if inner is not None and inner.target is not None:
+            masks.append(inner.target.clone())
         if jammer is not None:
+            masks.append(jammer.target_mask(y, s.x, h).any(dim=0))
             y = jammer(y, s.x, h)
-            jammed = jammer.target.clone()
+        jammed = None
+        for m in masks:
+            jammed = m if jammed is None else jammed | m
     return Slots(link, y, torch.full((num_slots,), no, dtype=torch.float32), s.c,
                  float(snr_db), jammed)
 

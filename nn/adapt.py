@@ -331,8 +331,13 @@ class OnlineAdapter(nn.Module):
         return False
 
     def observe(self, y: torch.Tensor, no: float | torch.Tensor,
-                c_hat: torch.Tensor | None = None, crc_ok: torch.Tensor | None = None) -> dict:
+                c_hat: torch.Tensor | None = None, crc_ok: torch.Tensor | None = None,
+                update: bool = True) -> dict:
         """Learn from slots just detected.
+
+        `update=False` (a gate, `dmrx.explain.gate.GatedAdapter`, says the step would not
+        help) skips only the optimizer step: monitoring, shift detection, guards, rollback and
+        the replay memory go on as usual.
 
         :param y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
         :param c_hat: [batch, num_coded_bits] re-encoded decoded bits (for `crc_labels`)
@@ -384,7 +389,7 @@ class OnlineAdapter(nn.Module):
             if c.anchor == "ewc" and self._fisher_n < c.fisher_slots:
                 self._accumulate_fisher(self.dmrs_loss(y, no, hidden))
         updated = False
-        if self._should_update(pre if monitored else None):
+        if self._should_update(pre if monitored else None) and update:
             updated = self._update(y, no, c_hat if c.crc_labels else None, crc_ok)
             if updated and self.sched is not None and monitored:
                 self._epoch_losses.append(pre)

@@ -34,7 +34,6 @@ from dmrx.nn.checkpoint import (
 )
 from dmrx.nn.sgd_er import SGDER
 from dmrx.ofdm import (
-    Channel,
     ChannelConfig,
     LinkConfig,
     Transmitter,
@@ -51,7 +50,10 @@ LOG_FIELDS = ("step", "loss", "bmd_rate", "lr", "elapsed_s")
 @dataclass(frozen=True)
 class TrainConfig:
     """:param link: the link trained for
-    :param channels: (name, ChannelConfig) pairs; each step draws one of them
+    :param channels: (name, ChannelConfig) pairs; each step draws one of them. A name with a
+        jammer suffix (`dmrx.scenarios.get_scenario`'s 'tdl-c-300ns-60kmh+dmrs-jammer-0db')
+        adds that jammer after the channel, so mixing jammed and clean scenarios is jammer
+        augmentation
     :param receiver: 'neural' or 'hybrid'
     :param net: a ResNetConfig dict, None for the receiver's default
     :param snr_db: (low, high): each slot's SNR is drawn uniformly in it
@@ -60,6 +62,10 @@ class TrainConfig:
     :param dmrs_hide_fraction: neural receiver only: hide this fraction of the DMRS REs from
         the input of each slot and add the BCE of detecting them (`hidden_dmrs_bce`, weight
         `dmrs_loss_weight`), so the network learns the task online adaptation trains on
+    :param robust: a `dmrx.robust.RobustConfig.as_dict()`: adversarial / jammer training, whose
+        loss (`dmrx.robust.training.RobustLoss`) replaces the BCE; None: standard training
+    :param init_checkpoint: start from this checkpoint's weights (fine-tuning; its receiver
+        must match `receiver` and `net`) instead of the seed's random ones
     """
 
     link: LinkConfig
@@ -81,12 +87,21 @@ class TrainConfig:
     seed: int = 0
     dmrs_hide_fraction: float = 0.0
     dmrs_loss_weight: float = 1.0
+    robust: dict | None = None
+    init_checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         bad = functools.partial(field_error, self)
 
         if not self.channels:
             raise bad("channels", "at least one scenario")
+        from dmrx.robust.jammers import split_jammer  # lazy: dmrx.robust builds on dmrx.nn
+
+        for name, _ in self.channels:
+            try:
+                split_jammer(name)
+            except ValueError as e:
+                raise bad("channels", str(e)) from None
         if self.receiver not in ("neural", "hybrid"):
             raise bad("receiver", "'neural' or 'hybrid'")
         lo, hi = self.snr_db
@@ -111,11 +126,20 @@ class TrainConfig:
             raise bad("dmrs_hide_fraction", "in [0, 1)")
         if self.dmrs_hide_fraction and self.receiver != "neural":
             raise bad("dmrs_hide_fraction", "0 for a hybrid receiver (it has no DMRS input)")
+        if self.robust is not None:
+            from dmrx.robust.training import RobustConfig
+
+            RobustConfig.from_dict(self.robust)  # raises naming the RobustConfig field
+            if self.dmrs_hide_fraction:
+                raise bad("dmrs_hide_fraction", "0 with robust training")
 
     def as_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["link"] = self.link.as_dict()
         d["channels"] = [[n, dataclasses.asdict(c)] for n, c in self.channels]
+        for key in ("robust", "init_checkpoint"):  # absent when unused: older checkpoints
+            if d[key] is None:                      # resume with the same config dict
+                del d[key]
         return json.loads(json.dumps(d))  # tuples -> lists, as they come back from JSON
 
 
@@ -144,6 +168,14 @@ def _scheduler(cfg: TrainConfig, opt: torch.optim.Optimizer):
     if cfg.scheduler == "sgd-er":
         return SGDER(opt, **cfg.sgd_er)
     return None
+
+
+def _channel_stages(cfg: TrainConfig) -> list[torch.nn.Module]:
+    """One channel stage `(x, no) -> (y, h)` per entry of `cfg.channels`, with the jammer its
+    name's suffix asks for (the same `channel_stage` the scenarios simulate with)."""
+    from dmrx.robust.jammers import channel_stage, split_jammer
+
+    return [channel_stage(cfg.link, c, split_jammer(n)[1]) for n, c in cfg.channels]
 
 
 def bmd_rate(bce_nats: float) -> float:
@@ -188,6 +220,13 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
     out = Path(out)
     seed_everything(derive_seed(cfg.seed, "init"))  # the initial weights come from the seed too
     rx = build_receiver(cfg.receiver, cfg.link, cfg.net)
+    if cfg.init_checkpoint is not None:
+        load_weights(cfg.init_checkpoint, rx)
+    robust = None
+    if cfg.robust is not None:
+        from dmrx.robust.training import RobustConfig, RobustLoss
+
+        robust = RobustLoss(RobustConfig.from_dict(cfg.robust), cfg.link)
     opt = _optimizer(cfg, rx.parameters())
     sched = _scheduler(cfg, opt)
     step, log = 0, []
@@ -216,7 +255,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
         _write_log(out / "log.csv", log)
 
     tx = Transmitter(cfg.link)
-    channels = [Channel(cfg.link, c) for _, c in cfg.channels]
+    channels = _channel_stages(cfg)
     lo, hi = cfg.snr_db
     last = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
     rx.train()
@@ -231,8 +270,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
         no = torch.pow(10.0, -snr_db / 10.0)
         with torch.no_grad():
             s = tx(cfg.batch_size)
-            y = ch(s.x, no).y
-        if cfg.dmrs_hide_fraction:
+            y, h = ch(s.x, no)
+        if robust is not None:
+            loss, data_loss = robust(rx, y, no, s.c, s.x, h)
+        elif cfg.dmrs_hide_fraction:
             hidden = rx.hide_dmrs(cfg.batch_size, cfg.dmrs_hide_fraction)
             grid = rx.grid_llr(y, no, dmrs_keep=rx.dmrs_mask & ~hidden)
             data_loss = F.binary_cross_entropy_with_logits(rx.data_llr(grid), s.c)
@@ -276,7 +317,7 @@ def evaluate_bmd_rate(rx: torch.nn.Module, cfg: TrainConfig, num_batches: int = 
     """BMD rate (bit per coded bit) of `rx` on held-out slots drawn like `cfg`'s training slots
     but from `seed`'s own stream, identical for every receiver evaluated with the same seed."""
     tx = Transmitter(cfg.link)
-    channels = [Channel(cfg.link, c) for _, c in cfg.channels]
+    channels = _channel_stages(cfg)
     lo, hi = cfg.snr_db
     total = 0.0
     was_training = rx.training

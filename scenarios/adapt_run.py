@@ -19,33 +19,56 @@ from tqdm.auto import tqdm
 
 from dmrx.nn.adapt import OnlineAdapter
 from dmrx.nn.checkpoint import atomic_write
-from dmrx.ofdm import Channel, Decoder, LinkConfig, Transmitter, derive_seed, seed_everything
-from dmrx.robust import DMRSJammer
+from dmrx.ofdm import Decoder, LinkConfig, Transmitter, derive_seed, seed_everything
+from dmrx.robust.jammers import JAMMER_KINDS, JammerSpec, make_jammer
+from dmrx.scenarios.catalog import make_channel
 from dmrx.scenarios.schedules import Schedule
 
 
 @dataclass(frozen=True)
 class JammerWindow:
-    """A DMRS-targeted jammer on slots [start, stop) at `jsr_db`."""
+    """A jammer of `dmrx.robust.JAMMER_KINDS` (DMRS-targeted by default) on slots
+    [start, stop) at `jsr_db`, on top of the schedule's scenarios (jammed ones included).
+
+    :raises ValueError: an empty or negative window, an unknown kind, a JSR out of -50..50 dB
+    """
 
     start: int
     stop: int
     jsr_db: float
+    kind: str = "dmrs"
 
     def __post_init__(self) -> None:
         if not 0 <= self.start < self.stop:
             raise ValueError(f"jammer window [{self.start}, {self.stop}) is empty or negative")
+        JammerSpec(self.kind, self.jsr_db)  # raises naming the kind or the JSR
 
     @classmethod
     def parse(cls, text: str) -> JammerWindow:
-        """'0db@400:500' -> JSR 0 dB on slots 400..499."""
+        """'dmrs:0db@400:500' -> a DMRS jammer at JSR 0 dB on slots 400..499; without
+        '<kind>:' the jammer is DMRS-targeted ('0db@400:500'); a negative JSR as -5db or m5db.
+
+        :raises ValueError: not of that form, or a bad kind, JSR or window
+        """
+        form = (f"--jammer {text!r}: expected '[<kind>:]<JSR>db@<start>:<stop>', e.g. "
+                f"'dmrs:0db@400:500', kind one of {JAMMER_KINDS} (default dmrs)")
+        kind, colon, rest = text.partition(":")
+        if not colon or "@" in kind:
+            kind, rest = "dmrs", text
+        jsr, at, span = rest.partition("@")
+        jsr = jsr.strip().lower()
         try:
-            jsr, _, span = text.partition("@")
-            start, stop = span.split(":")
-            return cls(int(start), int(stop), float(jsr.lower().removesuffix("db")))
+            if not at or not jsr.endswith("db"):
+                raise ValueError
+            jsr = jsr.removesuffix("db")
+            value = -float(jsr[1:]) if jsr[:1] == "m" else float(jsr)
+            start, stop = (int(v) for v in span.split(":"))
         except ValueError:
-            raise ValueError(f"--jammer {text!r}: expected '<JSR>db@<start>:<stop>', e.g. "
-                             "'0db@400:500'") from None
+            raise ValueError(form) from None
+        try:
+            return cls(start, stop, value, kind.strip())
+        except ValueError as e:
+            raise ValueError(f"--jammer {text!r}: {e}") from None
 
 
 @dataclass
@@ -142,18 +165,24 @@ class AdaptRunResult:
 
 def run_schedule(schedule: Schedule, link: LinkConfig,
                  receivers: Mapping[str, torch.nn.Module], *, seed: int = 0,
-                 jammer: JammerWindow | None = None, progress: bool = True) -> AdaptRunResult:
+                 jammer: JammerWindow | None = None, progress: bool = True,
+                 metadata=None) -> AdaptRunResult:
     """Pass every slot of `schedule` through every receiver (adapters learn after detecting).
 
     :param receivers: name -> receiver (`receiver(y, no) -> llr`, perfect CSI with h) or
-        `OnlineAdapter`
+        an adapter (anything with `observe`: `OnlineAdapter`, `dmrx.explain.gate.GatedAdapter`)
+    :param metadata: a `dmrx.explain.metadata.MetadataRecorder` that gets one record per slot
+        and receiver (None: no records)
+    :param jammer: a jammer window on top of the segments' scenarios (a segment's scenario may
+        itself be jammed: 'tdl-c-300ns-60kmh+dmrs-jammer-0db')
     """
     tx, decoder = Transmitter(link), Decoder(link)
-    channels = {s.scenario: Channel(link, s.channel_scenario.channel)
-                for s in schedule.segments}
-    jam = DMRSJammer(link, jammer.jsr_db) if jammer is not None else None
+    channels = {s.scenario: make_channel(link, s.channel_scenario) for s in schedule.segments}
+    jam = make_jammer(jammer.kind, link, jammer.jsr_db) if jammer is not None else None
     errors = {n: [] for n in receivers}
-    losses = {n: [] for n, r in receivers.items() if isinstance(r, OnlineAdapter)}
+    learns = {n for n, r in receivers.items() if isinstance(r, OnlineAdapter)
+              or callable(getattr(r, "observe", None))}
+    losses = {n: [] for n in learns}
     seconds = dict.fromkeys(receivers, 0.0)
     bar = tqdm(total=schedule.num_slots, unit="slot", disable=not progress, desc=schedule.name)
     slot = 0
@@ -184,16 +213,34 @@ def run_schedule(schedule: Schedule, link: LinkConfig,
                 b_hat, crc_ok = b_all[i:i + 1], crc_all[i:i + 1]
                 ok = bool(crc_ok[0]) and bool(torch.equal(b_hat, s.b))
                 errors[name].append(not ok)
-                if isinstance(rx, OnlineAdapter):
+                info = None
+                if name in learns:
                     c_hat = None
                     if rx.config.crc_labels and bool(crc_ok[0]):
                         with torch.no_grad():
                             c_hat = tx(b_hat).c
-                    losses[name].append(rx.observe(y, no, c_hat=c_hat, crc_ok=crc_ok)
-                                        ["dmrs_loss"])
+                    info = rx.observe(y, no, c_hat=c_hat, crc_ok=crc_ok)
+                    losses[name].append(info["dmrs_loss"])
                 seconds[name] += time.perf_counter() - t0 + share
+                if metadata is not None:
+                    _record(metadata, slot, seg, y, no, llrs[i], s, b_hat, crc_ok, name, info,
+                            jammer if jam is not None and jammer.start <= slot < jammer.stop
+                            else None)
             slot += 1
             bar.update(1)
     bar.close()
-    adapters = {n: r.summary() for n, r in receivers.items() if isinstance(r, OnlineAdapter)}
+    adapters = {n: r.summary() for n, r in receivers.items() if n in learns}
     return AdaptRunResult(schedule, link, seed, errors, losses, adapters, jammer, seconds)
+
+
+def _record(metadata, slot, seg, y, no, llr, s, b_hat, crc_ok, name, info, window) -> None:
+    """One metadata record (`dmrx.explain.metadata`) of a receiver on a slot; the jammer is
+    the window's when it is on, else the segment scenario's own (if any)."""
+    scenario = seg.channel_scenario
+    spec = window if window is not None else getattr(scenario, "jammer", None)
+    metadata.record(slot=slot, y=y, no=no, llr=llr, b=s.b, b_hat=b_hat, crc_ok=crc_ok, c=s.c,
+                    scenario=scenario, snr_db=seg.snr_db, receiver=name,
+                    jammer_kind="none" if spec is None else spec.kind,
+                    jsr_db=float("nan") if spec is None else spec.jsr_db,
+                    adapter=None if info is None else [info],
+                    gate_p=None if info is None or "gate_p" not in info else [info["gate_p"]])

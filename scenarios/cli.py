@@ -10,8 +10,20 @@ from dmrx.explain.run import explain_checkpoint
 from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
 from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant
 from dmrx.quant import SCHEMES, QATConfig, QuantizeConfig, quantize_checkpoint
+from dmrx.robust.attacks import ATTACKS, check_attack, parse_psr_db
+from dmrx.robust.evaluate import evaluate as evaluate_robustness
+from dmrx.robust.evaluate import universal_for
+from dmrx.robust.training import RobustConfig
 from dmrx.scenarios.adapt_run import JammerWindow, run_schedule
-from dmrx.scenarios.catalog import LINKS, PATTERN_HELP, SCENARIOS, get_link, get_scenario
+from dmrx.scenarios.catalog import (
+    JAMMER_HELP,
+    LINKS,
+    PATTERN_HELP,
+    SCENARIOS,
+    get_link,
+    get_scenario,
+)
+from dmrx.scenarios.metadata_cli import add_metadata_parser, metadata_recorder, run_metadata
 from dmrx.scenarios.receivers import RECEIVER_NAMES
 from dmrx.scenarios.receivers import build_receiver as build_named_receiver
 from dmrx.scenarios.report import write_report
@@ -48,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="BLER/BER vs SNR of receivers on a scenario")
     s.add_argument("--link", default="ref-4prb", help=f"one of {sorted(LINKS)}")
     s.add_argument("--scenario", default="tdl-c-300ns-60kmh",
-                   help=f"a catalog name (dmrx scenarios) or {PATTERN_HELP}")
+                   help=f"a catalog name (dmrx scenarios) or {PATTERN_HELP}, optionally "
+                        "jammed: +<kind>-jammer-<JSR>db, e.g. tdl-c-300ns-60kmh+dmrs-jammer-0db")
     s.add_argument("--receiver", default="ls",
                    help=f"one or several, comma-separated, of {list(RECEIVER_NAMES)}; "
                         "all see the same slots; learned ones as name or name=CHECKPOINT")
@@ -64,6 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=_nonneg_int, default=0)
     s.add_argument("--json", help="write the results here")
     s.add_argument("--plot", help="write the BLER figure here (.png or .svg)")
+    s.add_argument("--metadata", help="write one metadata record per slot and receiver here "
+                   "(.parquet or .csv; schema: dmrx.explain.metadata)")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     t = sub.add_parser("train", help="train a neural or hybrid receiver offline")
@@ -90,6 +105,26 @@ def _parser() -> argparse.ArgumentParser:
                    help="neural: hide this fraction of the DMRS REs per slot and learn to "
                         "detect them too (the online adapter's label task)")
     t.add_argument("--seed", type=_nonneg_int, default=0)
+    t.add_argument("--robust", default=None, choices=["pgd", "s2o", "explain", "jammer"],
+                   help="robust training: PGD/FGSM adversarial training, + S2O, + saliency "
+                        "stability, or jammer augmentation only")
+    t.add_argument("--attack", default=None, choices=["pgd", "fgsm"],
+                   help="--robust: the perturbation trained against (default pgd)")
+    t.add_argument("--psr-db", type=float, default=-20.0,
+                   help="--robust: per-slot perturbation-to-signal ratio, dB")
+    t.add_argument("--attack-steps", type=_positive_int, default=3, help="--robust: PGD steps")
+    t.add_argument("--clean-weight", type=float, default=0.5,
+                   help="--robust: weight of the clean BCE beside the adversarial one")
+    t.add_argument("--s2o-weight", type=float, default=0.1, help="--robust s2o: term weight")
+    t.add_argument("--explain-weight", type=float, default=1.0,
+                   help="--robust explain: weight of the saliency-shift term")
+    t.add_argument("--jammers", default="",
+                   help="--robust: comma-separated jammer kinds mixed into training")
+    t.add_argument("--jsr-db", default="-10:10", help="--robust: low:high JSR of --jammers")
+    t.add_argument("--jam-fraction", type=float, default=0.5,
+                   help="--robust: fraction of each batch passed through a jammer")
+    t.add_argument("--init", default=None,
+                   help="fine-tune: start from this checkpoint's weights and architecture")
     t.add_argument("--out", required=True, help="checkpoint directory (resumed if it exists)")
     t.add_argument("--no-progress", action="store_true")
 
@@ -102,12 +137,23 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"comma-separated adaptation variants of {sorted(VARIANTS)}")
     a.add_argument("--lr", type=float, default=None, help="override the variants' lr")
     a.add_argument("--jammer", default=None,
-                   help="DMRS-targeted jammer '<JSR>db@<start>:<stop>', e.g. 0db@400:500")
+                   help="a jammer on a window of slots, '[<kind>:]<JSR>db@<start>:<stop>', "
+                        "e.g. dmrs:0db@400:500 (kind: dmrx scenarios; default dmrs)")
     a.add_argument("--no-classic", action="store_true", help="skip LS and perfect CSI")
     a.add_argument("--seed", type=_nonneg_int, default=0)
     a.add_argument("--window", type=_positive_int, default=50, help="BLER window of the plot")
     a.add_argument("--json")
     a.add_argument("--plot")
+    a.add_argument("--metadata", help="write one metadata record per slot and receiver here "
+                   "(.parquet or .csv; schema: dmrx.explain.metadata)")
+    a.add_argument("--gate", default=None, help="a metadata model directory (dmrx metadata "
+                   "train --label should_adapt --out DIR): adapters update only where it "
+                   "predicts benefit")
+    a.add_argument("--gate-threshold", type=float, default=0.5,
+                   help="--gate: update where P(should_adapt) >= this")
+    a.add_argument("--gate-smoothing", type=float, default=1.0,
+                   help="--gate: weight of the newest slot in the running average of P "
+                        "(1: each slot alone)")
     a.add_argument("--no-progress", action="store_true")
 
     q = sub.add_parser("quantize", help="quantize a neural receiver checkpoint (MX, BBQ, INT; "
@@ -196,6 +242,30 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--out", required=True, help="study directory (resumed if it exists)")
     u.add_argument("--no-progress", action="store_true")
 
+    k = sub.add_parser("attack", help="BLER and BCE vs PSR of receivers under an adversarial "
+                       "perturbation of the received grid (FGSM, PGD, universal)")
+    k.add_argument("--checkpoint", default=None, help="a neural/hybrid receiver checkpoint")
+    k.add_argument("--receiver", default=None,
+                   help=f"and/or classic receivers, comma-separated, of {list(RECEIVER_NAMES)}")
+    k.add_argument("--attack", default="pgd", help=f"one of {list(ATTACKS)}")
+    k.add_argument("--psr-db", default="-25:-10:5",
+                   help="per-slot perturbation-to-signal ratio, start:stop:step or one value, "
+                        "dB (-60..20)")
+    k.add_argument("--link", default="ref-4prb", help="link of classic receivers without "
+                   "--checkpoint")
+    k.add_argument("--scenario", default="tdl-c-300ns-60kmh",
+                   help=f"a catalog name (dmrx scenarios) or {PATTERN_HELP}")
+    k.add_argument("--snr-db", type=float, default=12.0, help="Es/N0 per data RE, dB")
+    k.add_argument("--slots", type=_positive_int, default=200, help="slots per PSR point")
+    k.add_argument("--batch-size", type=_positive_int, default=50)
+    k.add_argument("--steps", type=_positive_int, default=10, help="PGD steps")
+    k.add_argument("--universal-iterations", type=_positive_int, default=40,
+                   help="training iterations of the universal perturbation")
+    k.add_argument("--seed", type=_nonneg_int, default=0)
+    k.add_argument("--json", help="write the results here")
+    k.add_argument("--no-progress", action="store_true")
+
+    add_metadata_parser(sub)
     sub.add_parser("scenarios", help="list the scenario and link catalogs")
     return p
 
@@ -210,11 +280,14 @@ def _simulate(args: argparse.Namespace) -> int:
         lo, hi = scenario.snr_db_range
         args.snr_db = f"{lo}:{hi}:2"
     snr_db = parse_snr_db(args.snr_db)
+    rec = metadata_recorder(args.metadata, link, "simulate", args.seed)
     result = simulate(link, scenario, receivers, snr_db, args.slots, batch_size=args.batch_size,
                       seed=args.seed, max_block_errors=args.max_block_errors,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, metadata=rec)
     print(result.table())
     print(f"({result.elapsed_s:.1f} s)")
+    if rec is not None:
+        print(f"wrote {rec.write(args.metadata)} ({len(rec)} records)")
     if args.json:
         result.write_json(args.json)
         print(f"wrote {args.json}")
@@ -234,6 +307,8 @@ def _train(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--snr-db {args.snr_db!r}: expected low:high in dB") from None
     net = None
+    if args.init and not (args.width or args.blocks):
+        net = load_receiver(args.init, link).config.as_dict()
     if args.width or args.blocks:
         base = build_receiver(args.receiver, link).config
         net = base.replace(num_channels=args.width or base.num_channels,
@@ -243,11 +318,64 @@ def _train(args: argparse.Namespace) -> int:
                       lr=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
                       scheduler=args.scheduler, epoch_steps=args.epoch_steps,
                       checkpoint_every=args.checkpoint_every, seed=args.seed,
-                      dmrs_hide_fraction=args.dmrs_hide_fraction)
+                      dmrs_hide_fraction=args.dmrs_hide_fraction,
+                      robust=_robust_config(args), init_checkpoint=args.init)
     result = train(cfg, args.out, progress=not args.no_progress)
     last = result.log[-1] if result.log else {"loss": float("nan"), "bmd_rate": float("nan")}
     print(f"trained {args.receiver} to step {result.step}: loss {last['loss']:.4f}, "
           f"BMD rate {last['bmd_rate']:.4f} bit/bit -> {args.out}")
+    return 0
+
+
+def _robust_config(args: argparse.Namespace) -> dict | None:
+    if args.robust is None:
+        if args.attack or args.jammers:
+            raise ValueError("--attack and --jammers need --robust METHOD")
+        return None
+    lo_hi = args.jsr_db.split(":")
+    try:
+        jsr = (float(lo_hi[0]), float(lo_hi[-1]))
+    except ValueError:
+        raise ValueError(f"--jsr-db {args.jsr_db!r}: expected low:high in dB") from None
+    attack = None if args.robust == "jammer" else (args.attack or "pgd")
+    return RobustConfig(args.robust, attack=attack, psr_db=args.psr_db,
+                        attack_steps=args.attack_steps, clean_weight=args.clean_weight,
+                        s2o_weight=args.s2o_weight, explain_weight=args.explain_weight,
+                        jammers=tuple(j.strip() for j in args.jammers.split(",") if j.strip()),
+                        jsr_db=jsr, jam_fraction=args.jam_fraction).as_dict()
+
+
+def _attack(args: argparse.Namespace) -> int:
+    check_attack(args.attack)
+    psr = parse_psr_db(args.psr_db)
+    link = get_link(args.link)
+    scenario = get_scenario(args.scenario)
+    names = [n.strip() for n in args.receiver.split(",") if n.strip()] if args.receiver \
+        else []
+    receivers = {}
+    if args.checkpoint:
+        rx = load_receiver(args.checkpoint)
+        link = rx.link
+        receivers["checkpoint"] = rx
+    receivers |= {n.partition("=")[0]: build_named_receiver(n, link) for n in names}
+    if not receivers:
+        raise ValueError("dmrx attack needs --checkpoint and/or --receiver")
+    universal = None
+    if args.attack == "universal":
+        mid = psr[len(psr) // 2]
+        universal = {n: universal_for(link, scenario, rx, mid, args.snr_db,
+                                      iterations=args.universal_iterations, seed=args.seed)
+                     for n, rx in receivers.items()}
+    threats = [("none", None)] + [(args.attack, v) for v in psr]
+    result = evaluate_robustness(link, scenario, receivers, threats, args.snr_db, args.slots,
+                                 batch_size=args.batch_size, seed=args.seed,
+                                 pgd_steps=args.steps, universal=universal,
+                                 progress=not args.no_progress)
+    print(result.table())
+    print(f"({result.elapsed_s:.1f} s)")
+    if args.json:
+        result.write_json(args.json)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -265,13 +393,21 @@ def _adapt(args: argparse.Namespace) -> int:
     for v, cfg in configs.items():
         receivers["adaptive" if len(configs) == 1 else f"adaptive-{v}"] = OnlineAdapter(static,
                                                                                         cfg)
+    if args.gate:
+        from dmrx.scenarios.metadata_cli import gate_adapters
+
+        receivers = gate_adapters(receivers, args.gate, args.gate_threshold,
+                                  args.gate_smoothing)
     if not args.no_classic:
         receivers |= {"ls": build_named_receiver("ls", link),
                       "perfect": build_named_receiver("perfect", link)}
     jammer = JammerWindow.parse(args.jammer) if args.jammer else None
+    rec = metadata_recorder(args.metadata, link, "adapt", args.seed)
     result = run_schedule(schedule, link, receivers, seed=args.seed, jammer=jammer,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, metadata=rec)
     print(result.table())
+    if rec is not None:
+        print(f"wrote {rec.write(args.metadata)} ({len(rec)} records)")
     if args.json:
         result.write_json(args.json)
         print(f"wrote {args.json}")
@@ -371,6 +507,7 @@ def _scenarios(_: argparse.Namespace) -> int:
         print(f"  {sc.name:<20} {what:<28} SNR {sc.snr_db_range[0]:g}..{sc.snr_db_range[1]:g}"
               f" dB  {sc.description}")
     print(f"Any other TDL/CDL point: {PATTERN_HELP}")
+    print(f"Any scenario with a jammer: {JAMMER_HELP}")
     print("Drift schedules:")
     for sch in SCHEDULES.values():
         print(f"  {sch.name:<20} " + " -> ".join(f"{s.scenario} ({s.slots} slots, "
@@ -378,17 +515,35 @@ def _scenarios(_: argparse.Namespace) -> int:
     return 0
 
 
+def _join_db_ranges(argv: Sequence[str]) -> list[str]:
+    """argparse takes '-25:-10:5' for an option: '--psr-db -25:-10:5' -> '--psr-db=-25:-10:5'
+    (for every option ending in '-db')."""
+    out, argv = [], list(argv)
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if (a.startswith("--") and a.endswith("-db") and "=" not in a and i + 1 < len(argv)
+                and argv[i + 1].startswith("-") and argv[i + 1][1:2] in "0123456789."):
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `dmrx`; returns the exit status (2 on bad input, with a message)."""
     try:
-        args = _parser().parse_args(argv)
+        args = _parser().parse_args(_join_db_ranges(sys.argv[1:] if argv is None else argv))
     except SystemExit as e:  # argparse has printed its usage message
         return int(e.code or 0)
     try:
         return {"simulate": _simulate, "train": _train, "adapt": _adapt,
                 "quantize": _quantize, "explain": _explain,
                 "sweep": _sweep, "report": _report, "tune": _tune,
-                "scenarios": _scenarios}[args.command](args)
+                "scenarios": _scenarios, "attack": _attack,
+                "metadata": run_metadata}[args.command](args)
     except (ValueError, OSError) as e:
         print(f"dmrx {args.command}: error: {e}", file=sys.stderr)
         return 2

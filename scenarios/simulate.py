@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 
 from dmrx.nn.checkpoint import atomic_write
 from dmrx.ofdm import (
-    Channel,
     Decoder,
     ErrorCounts,
     LinkConfig,
@@ -29,7 +28,7 @@ from dmrx.ofdm import (
     derive_seed,
     seed_everything,
 )
-from dmrx.scenarios.catalog import Scenario
+from dmrx.scenarios.catalog import Scenario, make_channel
 
 SNR_DB_LIMITS = (-30.0, 60.0)
 
@@ -166,8 +165,10 @@ def simulate(
     seed: int = 0,
     max_block_errors: int | None = None,
     progress: bool = True,
+    metadata=None,
 ) -> SimulationResult:
-    """Run `num_slots` slots per SNR point through tx -> channel -> each receiver -> decoder.
+    """Run `num_slots` slots per SNR point through tx -> channel (and the scenario's jammer,
+    if any: `make_channel`) -> each receiver -> decoder.
 
     :param receivers: name -> receiver, each callable as `receiver(y, no) -> llr`
         ([batch, num_coded_bits]); one with `requires_csi = True` is called `(y, no, h=h)`
@@ -175,6 +176,8 @@ def simulate(
     :param num_slots: slots per SNR point (> 0)
     :param max_block_errors: a receiver stops counting at a point once it has this many block
         errors (the usual 100-error rule; None: never); the point ends when all have stopped
+    :param metadata: a `dmrx.explain.metadata.MetadataRecorder` that gets one record per slot
+        and receiver ('slot' counts over the points in order); None: no records
     :raises ValueError: no receiver, slots or batch size < 1, SNR out of range
     """
     if not receivers:
@@ -187,13 +190,13 @@ def simulate(
         raise ValueError(f"max_block_errors must be >= 1 or None, got {max_block_errors}")
     check_snr_db(snr_db)
 
-    tx, channel, decoder = Transmitter(link), Channel(link, scenario.channel), Decoder(link)
+    tx, channel, decoder = Transmitter(link), make_channel(link, scenario), Decoder(link)
     result = SimulationResult(link, scenario, list(receivers), seed)
     t0 = time.perf_counter()
     bar = tqdm(total=num_slots * len(snr_db), unit="slot", disable=not progress,
                desc=f"{link.name} {scenario.name}")
     with torch.inference_mode():
-        for snr in snr_db:
+        for point, snr in enumerate(snr_db):
             seed_everything(derive_seed(seed, float(snr)))
             no = 10.0 ** (-float(snr) / 10.0)
             totals = {name: ErrorCounts() for name in receivers}
@@ -208,6 +211,13 @@ def simulate(
                     llr = rx(y, no, h=h) if getattr(rx, "requires_csi", False) else rx(y, no)
                     b_hat, crc_ok = decoder(llr)
                     totals[name] += count_errors(s.b, b_hat, crc_ok, s.c, llr)
+                    if metadata is not None:
+                        adc = getattr(rx, "adc", None)  # quant.QuantizedInput: what rx sees
+                        metadata.record(slot=point * num_slots + done, y=y if adc is None
+                                        else adc(y), no=no, llr=llr, b=s.b, b_hat=b_hat,
+                                        crc_ok=crc_ok, c=s.c, scenario=scenario,
+                                        snr_db=float(snr), receiver=name,
+                                        adc_bits=0 if adc is None else adc.cfg.bits)
                     if max_block_errors and totals[name].block_errors >= max_block_errors:
                         active.remove(name)
                 done += n

@@ -90,7 +90,8 @@ def test_adapt_compares_static_adaptive_and_classic_on_a_schedule(tmp_path, caps
         assert [s["slots"] for s in r["segments"]] == [3, 2]
         overall = (r["segments"][0]["bler"] * 3 + r["segments"][1]["bler"] * 2) / 5
         assert abs(r["bler"] - overall) < 1e-12
-    assert d["boundaries"] == [3] and d["jammer"] == {"start": 1, "stop": 2, "jsr_db": 0.0}
+    assert d["boundaries"] == [3] and d["jammer"] == {"start": 1, "stop": 2, "jsr_db": 0.0,
+                                                  "kind": "dmrs"}
     assert fig.read_bytes()[:4] == b"\x89PNG"
     capsys.readouterr()
     assert main(["adapt", "--checkpoint", str(ck), "--variants", "bogus",

@@ -1,0 +1,120 @@
+"""MEDIC (Karolczak & Stefanowski) on small synthetic tables: prototypes are parts of real
+training rows, the model learns a separable task, explanations point at the informative
+features, and persistence, seeding and input checks hold."""
+
+import numpy as np
+import pytest
+import torch
+
+from dmrx.explain.medic import EPS, MEDIC
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These models are tiny: one torch thread is faster than two, and leaves the other core
+    free. Restored afterwards, so other test modules keep conftest's setting."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _task(n: int, seed: int):
+    """y depends on x0 and the binary x4 only; x1..x3 are noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)).astype(np.float32)
+    X[:, 4] = rng.integers(0, 2, n)
+    y = ((X[:, 0] > 0.5) | ((X[:, 4] == 1) & (X[:, 0] > -0.7))).astype(np.int64)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = _task(1200, 0)
+    Xv, yv = _task(300, 1)
+    m = MEDIC(n_bins=3, n_prototypes=16, epochs=(15, 8, 15), l1=0.1, batch_size=64,
+              feature_names=["snr", "n1", "n2", "n3", "jammed"])
+    return m.fit(X, y, Xv, yv, seed=3), X, y
+
+
+def test_prototypes_are_hard_parts_of_training_rows(fitted):
+    """Each prototype is f(P_j * z(x_r)) for one training row r and mask j (the paper's push),
+    with z the row's hard bins recomputed here from the learned centres, not by the model."""
+    m, X, _ = fitted
+    net = m.net_
+    mu = np.sort(net.bin_centers.detach().numpy(), axis=1)
+    P = net.patches.detach().numpy()
+    for k, (r, j) in enumerate(zip(m.prototype_rows_, m.prototype_patches_, strict=True)):
+        row = X[r]
+        xs = (row[m.cont_idx_] - m.scaler_.mean) / m.scaler_.std
+        z = [np.eye(m.n_bins)[np.abs(x - mu[i]).argmin()] for i, x in enumerate(xs)]
+        z += [np.eye(len(v))[v.index(row[f])] for f, v in zip(m.cat_idx_, m.cat_values_,
+                                                               strict=True)]
+        part = P[j] * np.concatenate(z)
+        part = part * (part > EPS)
+        np.testing.assert_allclose(m.prototype_parts_[k], part, rtol=0, atol=1e-6)
+        with torch.no_grad():
+            enc = net.encoder(torch.from_numpy(part.astype(np.float32))).numpy()
+        np.testing.assert_allclose(net.prototype_vectors()[k].detach().numpy(), enc, atol=1e-5)
+        np.testing.assert_array_equal(m.prototype_X_[k], row)
+    # the row a prototype came from is at distance 0 from it: similarity 1
+    e = m.explain(X[m.prototype_rows_[0]], top_k=len(m.prototype_rows_))[0]
+    best = max(e.matches, key=lambda t: t.similarity)
+    assert best.similarity == pytest.approx(1.0, abs=1e-5)
+
+
+def test_medic_learns_a_separable_task_and_names_its_features(fitted):
+    from sklearn.metrics import roc_auc_score
+
+    m, _, _ = fitted
+    Xt, yt = _task(600, 2)
+    p = m.predict_proba(Xt)
+    assert p.shape == (600, 2) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert roc_auc_score(yt, p[:, 1]) > 0.85
+    assert (m.predict(Xt) == yt).mean() > 0.8
+    # the prototype that decides a prediction most constrains the informative feature
+    rows = m.explain(Xt[:200], top_k=1, rank_by="evidence")
+    assert sum("snr" in e.matches[0].features for e in rows) > 0.5 * len(rows)
+    text = str(m.explain(Xt[0])[0])
+    assert "prototype" in text and "training row" in text and "similarity" in text
+
+
+def test_save_load_gives_identical_predictions_and_explanations(fitted, tmp_path):
+    m, _, _ = fitted
+    Xt, _ = _task(100, 4)
+    m.save(tmp_path / "medic")
+    assert sorted(p.name for p in (tmp_path / "medic").iterdir()) == ["config.json",
+                                                                       "model.safetensors"]
+    m2 = MEDIC.load(tmp_path / "medic")
+    np.testing.assert_array_equal(m.predict_proba(Xt), m2.predict_proba(Xt))
+    assert [str(e) for e in m.explain(Xt[:5])] == [str(e) for e in m2.explain(Xt[:5])]
+
+
+def test_same_seed_same_model():
+    X, y = _task(300, 5)
+    kw = dict(n_prototypes=4, epochs=(3, 2, 2))
+    a = MEDIC(**kw).fit(X, y, seed=1).predict_proba(X)
+    b = MEDIC(**kw).fit(X, y, seed=1).predict_proba(X)
+    c = MEDIC(**kw).fit(X, y, seed=2).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_bad_inputs_raise_clear_errors(fitted, tmp_path):
+    m, X, y = fitted
+    with pytest.raises(ValueError, match="NaN"):
+        m.predict_proba(np.where(np.eye(5, dtype=bool)[:1], np.nan, X[:1]))
+    with pytest.raises(ValueError, match="fitted on 5"):
+        m.predict_proba(X[:, :4])
+    with pytest.raises(ValueError, match="2-D"):
+        MEDIC().fit(X[:, 0], y)
+    with pytest.raises(ValueError, match="binary"):
+        MEDIC().fit(X, y + 1)
+    with pytest.raises(ValueError, match=r"shape \[1200\]"):
+        MEDIC().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="not fitted"):
+        MEDIC().predict(X)
+    with pytest.raises(ValueError, match="n_bins"):
+        MEDIC(n_bins=1).fit(X, y)
+    with pytest.raises(ValueError, match="no medic model"):
+        MEDIC.load(tmp_path / "nothing")

@@ -1,0 +1,94 @@
+"""`dmrx metadata ...` and `--metadata` reject bad input with a clear message (exit status 2)
+and write tables that read back."""
+
+import pytest
+
+from dmrx.explain.metadata import read_table
+from dmrx.scenarios.cli import main
+
+
+def test_simulate_writes_metadata_that_reads_back(tmp_path, capsys):
+    out = tmp_path / "m.parquet"
+    assert main(["simulate", "--receiver", "ls", "--scenario", "tdl-a-30ns-3kmh", "--snr-db",
+                 "10", "--slots", "4", "--batch-size", "4", "--no-progress", "--metadata",
+                 str(out)]) == 0
+    t = read_table(out)
+    assert t.num_rows == 4 and set(t.column("snr_db").to_pylist()) == {10.0}
+    assert "4 records" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "--receiver", "ls", "--metadata", "m.txt"], "a .parquet or .csv file"),
+    (["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--metadata", "m.json"],
+     "a .parquet or .csv file"),
+    (["metadata", "train", "--data", "/nonexistent/dir"], "does not exist"),
+    (["metadata", "build", "--out", "x", "--points", "1,2"], "three counts"),
+    (["metadata", "explain", "--model", "/nonexistent", "--table", "t.parquet"],
+     "not a saved metadata model"),
+])
+def test_bad_input_is_a_clear_error(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_model_and_label_are_refused_by_the_parser(capsys):
+    assert main(["metadata", "train", "--data", "d", "--model", "forest"]) == 2
+    assert "invalid choice: 'forest'" in capsys.readouterr().err
+    assert main(["metadata", "train", "--data", "d", "--label", "snr_db"]) == 2
+    assert "invalid choice: 'snr_db'" in capsys.readouterr().err
+
+
+def test_gate_needs_a_should_adapt_model(tmp_path, capsys):
+    import numpy as np
+
+    from dmrx.explain.metadata import FEATURES
+    from dmrx.explain.metadata_fit import LogisticModel, save_model
+
+    X = np.random.default_rng(0).normal(size=(20, len(FEATURES)))
+    m = LogisticModel().fit(X, (X[:, 0] > 0).astype(int))
+    save_model(m, tmp_path / "m", label="block_error", features=FEATURES)
+    assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
+                 str(tmp_path / "m")]) == 2
+    assert "a gate needs a model trained with --label should_adapt" in capsys.readouterr().err
+
+
+def _synthetic_tables(link, out):
+    """train/val/test tables whose block errors follow the LLR magnitude."""
+    import torch
+
+    from dmrx.explain.metadata import MetadataRecorder, write_table
+    from dmrx.scenarios import get_scenario
+
+    g = torch.Generator().manual_seed(0)
+    shape = (20, 1, link.num_rx_ant, link.num_ofdm_symbols, link.fft_size)
+    for split in ("train", "val", "test"):
+        rec = MetadataRecorder(link, run=split)
+        y = torch.complex(torch.randn(shape, generator=g), torch.randn(shape, generator=g))
+        scale = torch.rand(20, 1, generator=g) * 4
+        llr = torch.randn(20, link.num_coded_bits, generator=g) * scale
+        b = torch.zeros(20, link.tb_size)
+        b_hat = b.clone()
+        b_hat[scale[:, 0] < 2, 0] = 1  # weak LLRs: a wrong bit
+        rec.record(slot=0, y=y, no=0.1, llr=llr, b=b, b_hat=b_hat,
+                   crc_ok=scale[:, 0] >= 2, c=None, scenario=get_scenario("tdl-a-30ns-3kmh"),
+                   snr_db=10.0, receiver="neural")
+        write_table(rec.table(), out / f"{split}.parquet")
+
+
+def test_train_then_explain_through_the_cli(ref_link, tmp_path, capsys):
+    _synthetic_tables(ref_link, tmp_path)
+    assert main(["metadata", "train", "--data", str(tmp_path), "--model", "logreg",
+                 "--label", "block_error", "--out", str(tmp_path / "m"), "--json",
+                 str(tmp_path / "s.json")]) == 0
+    out = capsys.readouterr().out
+    assert "AUC" in out and (tmp_path / "m" / "config.json").is_file()
+    assert main(["metadata", "explain", "--model", str(tmp_path / "m"), "--table",
+                 str(tmp_path / "test.parquet"), "--rows", "0:3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("logreg predicting block_error") and len(lines) == 4
+    assert main(["metadata", "explain", "--model", str(tmp_path / "m"), "--table",
+                 str(tmp_path / "test.parquet"), "--rows", "50:60"]) == 2
+    assert "no row there" in capsys.readouterr().err
+    # should_adapt is never measured in these tables
+    assert main(["metadata", "train", "--data", str(tmp_path), "--label", "should_adapt"]) == 2
+    assert "no row with 'should_adapt' measured" in capsys.readouterr().err

@@ -1,0 +1,93 @@
+"""The dataset builder: the same seed gives the same tables; splits come from independent
+seeds; adaptation rows carry the counterfactual should_adapt label."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dmrx.explain.metadata import (
+    ADAPT_MARGIN,
+    build_dataset,
+    label_should_adapt,
+    read_table,
+    to_arrays,
+)
+from dmrx.nn import NeuralReceiver, ResNetConfig
+from dmrx.scenarios import build_receiver
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from dmrx.scenarios import get_link
+
+    link = get_link("ref-4prb")
+    torch.manual_seed(0)
+    net = NeuralReceiver(link, ResNetConfig(num_channels=8, num_blocks=1))
+    kw = dict(num_slots_per_point=3, num_points={"train": 2, "val": 1, "test": 1},
+              scenarios=("tdl-a-30ns-3kmh", "tdl-e-100ns-120kmh"),
+              receivers={"ls": build_receiver("ls", link)}, jammers=(("dmrs", 0.0),),
+              adapt_checkpoint=net, adapt_variant="dmrs-crc",
+              adapt_runs={"train": 1, "val": 1, "test": 1}, adapt_segments=2,
+              adapt_segment_slots=5, horizon=2, window=2, progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batch-1 slots: more threads only contend
+    try:
+        a = build_dataset(tmp_path_factory.mktemp("a"), seed=5, **kw)
+        b = build_dataset(tmp_path_factory.mktemp("b"), seed=5, **kw)
+    finally:
+        torch.set_num_threads(threads)
+    return a, b
+
+
+def test_same_seed_same_tables(tiny):
+    a, b = tiny
+    for split in ("train", "val", "test"):
+        ta, tb = read_table(a[split]), read_table(b[split])
+        for name in ta.column_names:  # NaN == NaN here (pyarrow's equals says no)
+            np.testing.assert_array_equal(ta.column(name).to_numpy(zero_copy_only=False),
+                                          tb.column(name).to_numpy(zero_copy_only=False),
+                                          err_msg=f"{split} {name}")
+
+
+def test_splits_are_drawn_from_independent_seeds(tiny):
+    a = tiny[0]
+    tables = {s: read_table(p) for s, p in a.items()}
+    seeds = {s: set(t.column("seed").to_pylist()) for s, t in tables.items()}
+    assert all(not (seeds[x] & seeds[y]) for x in seeds for y in seeds if x < y)
+    rows = {s: {tuple(r) for r in to_arrays(t, "block_error")[0].tolist()}
+            for s, t in tables.items()}
+    assert not (rows["train"] & rows["val"]) and not (rows["train"] & rows["test"])
+    # 2 points x 3 slots x 1 receiver + 1 run x 2 segments x 5 slots
+    assert tables["train"].num_rows == 2 * 3 + 2 * 5
+
+
+def test_adapt_rows_carry_the_counterfactual_label(tiny):
+    t = read_table(tiny[0]["train"])
+    src = np.array(t.column("source").to_pylist())
+    lab = np.array(t.column("should_adapt").to_pylist())
+    gain = np.array(t.column("adapt_bler_gain").to_pylist())
+    assert np.all(lab[src == "simulate"] == -1)
+    ad = src == "adapt"
+    # horizon 2 + window 2: the first 2 of each 5-slot segment are measured (frozen at t vs
+    # adapted over t, t+1, both scored on t+2, t+3), the last 3 have no window left
+    assert (lab[ad] >= 0).tolist() == [True, True, False, False, False] * 2
+    measured = ad & (lab >= 0)
+    assert measured.sum() == 4
+    assert np.all(lab[measured] == (gain[measured] > ADAPT_MARGIN))
+    relabelled = label_should_adapt(t, margin=-1.0)  # every measured gain clears it
+    assert np.all(np.array(relabelled.column("should_adapt").to_pylist())[measured] == 1)
+    assert all(math.isnan(g) for g in gain[~measured])
+    bce_gain = np.array(t.column("adapt_gain").to_pylist())
+    assert np.isfinite(bce_gain[measured]).all() and np.isnan(bce_gain[~measured]).all()
+    assert any(t.column("updated").to_pylist())
+
+
+def test_bad_counts_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="num_slots_per_point"):
+        build_dataset(tmp_path, num_slots_per_point=0, progress=False)
+    with pytest.raises(ValueError, match="num_points"):
+        build_dataset(tmp_path, num_points={"train": -1}, progress=False)
+    with pytest.raises(ValueError, match="seed"):
+        build_dataset(tmp_path, seed=-1, progress=False)
