@@ -608,6 +608,10 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
             raise ValueError(f"build_dataset {name}={v!r}: a positive integer")
     lk = get_link(link)
     scs = {name: get_scenario(name) for name in scenarios}
+    jammed = [n for n, sc in scs.items() if sc.jammer is not None]
+    if jammed:  # the builder draws the jammers itself and labels the rows with them
+        raise ValueError(f"build_dataset scenarios={jammed!r}: name them without a jammer "
+                         "suffix; the builder puts a jammer on half of the points itself")
     rxs = dict(receivers) if isinstance(receivers, Mapping) else {
         n.partition("=")[0]: build_receiver(n, lk) for n in receivers}
     for kind, jsr in jammers:

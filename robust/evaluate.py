@@ -20,7 +20,6 @@ from tqdm.auto import tqdm
 
 from dmrx.nn.checkpoint import atomic_write
 from dmrx.ofdm import (
-    Channel,
     Decoder,
     ErrorCounts,
     LinkConfig,
@@ -37,7 +36,7 @@ from dmrx.robust.attacks import (
     slot_power,
     train_universal,
 )
-from dmrx.scenarios.catalog import Scenario
+from dmrx.scenarios.catalog import Scenario, make_channel
 from dmrx.scenarios.simulate import check_snr_db
 
 
@@ -106,7 +105,7 @@ def universal_for(link: LinkConfig, scenario: Scenario, receiver, psr_db: float,
                   seed: int = 0) -> UniversalPerturbation:
     """A universal perturbation learned against `receiver` on slots of `scenario` at `snr_db`
     (drawn from seeds of their own, not those of the evaluation)."""
-    tx, channel = Transmitter(link), Channel(link, scenario.channel)
+    tx, channel = Transmitter(link), make_channel(link, scenario)
     no = 10.0 ** (-snr_db / 10.0)
     last_h: dict = {}
 
@@ -159,7 +158,7 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
         else:
             raise ValueError(f"unknown threat {threat!r}: 'none', an attack of "
                              f"['fgsm', 'pgd', 'universal'] or a jammer of {list(jammer_kinds())}")
-    tx, channel, decoder = Transmitter(link), Channel(link, scenario.channel), Decoder(link)
+    tx, channel, decoder = Transmitter(link), make_channel(link, scenario), Decoder(link)
     no = 10.0 ** (-snr_db / 10.0)
     result = RobustResult(link, scenario, float(snr_db), seed)
     t0 = time.perf_counter()

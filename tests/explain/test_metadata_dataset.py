@@ -91,3 +91,9 @@ def test_bad_counts_are_rejected(tmp_path):
         build_dataset(tmp_path, num_points={"train": -1}, progress=False)
     with pytest.raises(ValueError, match="seed"):
         build_dataset(tmp_path, seed=-1, progress=False)
+
+
+def test_jammed_scenario_names_are_refused(tmp_path):
+    # the builder draws and labels the jammers itself; a suffix would jam rows labelled clean
+    with pytest.raises(ValueError, match="without a jammer suffix"):
+        build_dataset(tmp_path, scenarios=["awgn+dmrs-jammer-0db"], progress=False)

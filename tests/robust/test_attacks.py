@@ -118,3 +118,19 @@ def test_unknown_attack_and_bad_psr_text_are_refused(setup):
     for text in ("-10:-25:5", "a:b", "-25:30:5"):
         with pytest.raises(ValueError):
             parse_psr_db(text)
+
+
+def test_evaluate_keeps_a_jammer_named_in_the_scenario():
+    # 'none' on a jammed scenario is the jammed channel, not the clean one
+    from dmrx.ofdm import LinkConfig
+    from dmrx.robust.evaluate import evaluate
+    from dmrx.scenarios import build_receiver
+
+    link = LinkConfig(name="t")
+    rx = {"ls": build_receiver("ls", link)}
+    clean = evaluate(link, get_scenario("awgn"), rx, [("none", None)], 20.0, 8, seed=0,
+                     progress=False)
+    jammed = evaluate(link, get_scenario("awgn+barrage-jammer-10db"), rx, [("none", None)],
+                      20.0, 8, seed=0, progress=False)
+    assert clean.points[0].counts.block_errors == 0
+    assert jammed.points[0].counts.block_errors == 8
