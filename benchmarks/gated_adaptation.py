@@ -1,0 +1,269 @@
+"""Gated adaptation: a metadata model decides when the online adapter updates. Does it cut the
+updates by half for at most 0.1 dB?
+
+1. A gate model (default: `LogisticModel` on the metadata `FEATURES`) is fitted on the
+   'should_adapt' rows of DATA/train.parquet (`dmrx metadata build`; built here if missing) and
+   scored (AUC) on val and test.
+2. On drift-default (or --schedule), all on the same slots: the pretrained receiver (static),
+   the always-adapt adapter (--variant, updating on every slot its policy allows) and the same
+   adapter behind the gate (`GatedAdapter`: it detects and monitors every slot, updates only
+   where P(should_adapt), averaged over ~1/--smoothing slots, >= the threshold; by default
+   the label's positive rate in train). Updates performed, BLER and mean data BCE per
+   segment; per-slot records come from `MetadataRecorder`. One worker process per seed
+   (--seeds), results pooled: one seed's 1200 slots hold ~15 block errors of always-adapt.
+3. The gap in dB: always-adapt runs again with every segment's SNR lowered by each of
+   --offsets dB (same slots, same seeds). Its BLER (and mean BCE) against the offset is
+   interpolated (log BLER, linear in dB) to find the offset at which always-adapt is as bad as
+   the gated adapter at the nominal SNR: that offset is the gated adapter's loss in dB
+   (<= 0: no loss). The slots only one of the two lost (`discordant_slots`) say how much of
+   a BLER gap is chance; the BCE-based figure uses every bit.
+
+    python benchmarks/gated_adaptation.py [--quick] [--data out/metadata] [--model logreg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import multiprocessing
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import write
+
+from dmrx.explain.gate import GatedAdapter
+from dmrx.explain.metadata import (
+    FEATURES,
+    MetadataRecorder,
+    build_dataset,
+    read_table,
+    to_arrays,
+)
+from dmrx.explain.metadata_fit import train_on_tables
+from dmrx.nn import load_receiver
+from dmrx.nn.adapt import OnlineAdapter, get_variant
+from dmrx.scenarios.adapt_run import run_schedule
+from dmrx.scenarios.schedules import Schedule, Segment, get_schedule
+
+
+def shifted(schedule: Schedule, offset_db: float, slots: int | None) -> Schedule:
+    return Schedule(f"{schedule.name}{offset_db:+g}dB", tuple(
+        Segment(s.scenario, slots or s.slots, s.snr_db + offset_db) for s in schedule.segments))
+
+
+def per_receiver(table, result, name: str) -> dict:
+    """BLER, mean BCE and updates of one receiver, overall and per segment."""
+    rx = np.array(table.column("receiver").to_pylist())
+    m = rx == name
+    bce = np.array(table.column("bce").to_pylist())[m]
+    upd = np.array(table.column("updated").to_pylist())[m]
+    bounds = [0, *result.schedule.boundaries, result.schedule.num_slots]
+    segs = []
+    for seg, a, b in zip(result.schedule.segments, bounds[:-1], bounds[1:], strict=True):
+        segs.append({"scenario": seg.scenario, "snr_db": seg.snr_db,
+                     "bler": result.bler(name, a, b), "mean_bce": float(bce[a:b].mean()),
+                     "updates": int(upd[a:b].sum())})
+    return {"bler": result.bler(name), "block_errors": int(sum(result.block_errors[name])),
+            "mean_bce": float(bce.mean()), "updates": int(upd.sum()), "segments": segs}
+
+
+def loss_db(offsets: list[float], values: list[float], target: float, log: bool) -> float | None:
+    """The offset (dB, <= 0) where the always-adapt curve `values(offsets)` reaches `target`,
+    as a loss (its negative); 0 and below: no loss. None when target lies beyond the lowest
+    offset measured (the loss is larger than that)."""
+    f = (lambda v: math.log(max(v, 1e-6))) if log else (lambda v: v)
+    pts = sorted(zip(offsets, values, strict=True), reverse=True)  # 0, -0.25, -0.5, ...
+    t = f(target)
+    x0, v0 = pts[0]
+    if t <= f(v0):  # as good as always-adapt at the nominal SNR or better
+        # extrapolate the first slope upward, for the sign and size of the gain
+        x1, v1 = pts[1]
+        slope = (f(v1) - f(v0)) / (x1 - x0) if f(v1) != f(v0) else float("inf")
+        return -((t - f(v0)) / slope) if math.isfinite(slope) and slope else 0.0
+    for (xa, va), (xb, vb) in zip(pts[:-1], pts[1:], strict=True):
+        lo, hi = f(va), f(vb)
+        if lo <= t <= hi and hi > lo:
+            return -(xa + (t - lo) / (hi - lo) * (xb - xa))
+    return None
+
+
+def val_operating_point(model, data: Path, threshold: float) -> dict:
+    """On the val split's should_adapt rows (per slot, no smoothing): the share of slots the
+    gate would open and the share of the positive adapt_gain it would keep."""
+    t = read_table(data / "val.parquet")
+    X, _, _ = to_arrays(t, "should_adapt")
+    gain = t.column("adapt_gain").to_numpy(zero_copy_only=False)
+    gain = gain[np.isfinite(gain)]
+    open_ = model.predict_proba(X)[:, 1] >= threshold
+    pos = np.clip(gain, 0, None)
+    return {"open_rate": float(open_.mean()),
+            "positive_gain_kept": float(pos[open_].sum() / max(pos.sum(), 1e-12))}
+
+
+def run_seed(seed: int, args, thresholds: dict, model) -> dict:
+    """One seed: static, always-adapt and the gated adapters on the schedule, then always-adapt
+    at each SNR offset. Picklable results only (it runs in a worker process)."""
+    torch.set_num_threads(args.threads)
+    static = load_receiver(args.checkpoint)
+    link = static.link
+    base = get_schedule(args.schedule)
+    slots = 100 if args.quick else None
+
+    def adapter() -> OnlineAdapter:
+        return OnlineAdapter(static, get_variant(args.variant, seed=seed))
+
+    gates = {f"gated@{r}": GatedAdapter(adapter(), model, threshold=t,
+                                        smoothing=args.smoothing, features=FEATURES)
+             for r, t in thresholds.items()}
+    rec = MetadataRecorder(link, run="gated_adaptation", source="adapt", seed=seed)
+    sched = shifted(base, 0.0, slots)
+    t0 = time.perf_counter()
+    res = run_schedule(sched, link, {"static": static, "always": adapter()} | gates,
+                       seed=seed, progress=False, metadata=rec)
+    print(f"seed {seed}:", res.table(), f"({time.perf_counter() - t0:.0f} s)", sep="\n",
+          flush=True)
+    table = rec.table()
+    out = {n: per_receiver(table, res, n) | {"errors": res.block_errors[n]}
+           for n in ("static", "always", *gates)}
+    bounds = [0, *sched.boundaries, sched.num_slots]
+    for name, gated in gates.items():
+        ps = np.array([d["p"] for d in gated.decisions])
+        for seg, a, b in zip(out[name]["segments"], bounds[:-1], bounds[1:], strict=True):
+            seg["mean_p"] = float(ps[a:b].mean())
+        fired = [d for d in gated.decisions if d["open"]]
+        out[name]["gate"] = gated.summary()["gate"]
+        firsts = (next((d for d in fired if a <= d["slot"] < b), None)
+                  for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+        out[name]["first_firings"] = [f for f in firsts if f is not None]  # per segment
+    curve = [{"offset_db": 0.0, "bler": out["always"]["bler"],
+              "mean_bce": out["always"]["mean_bce"]}]
+    offsets = [float(v) for v in args.offsets.split(",")][: 1 if args.quick else None]
+    for d in offsets:
+        r2 = MetadataRecorder(link, run=f"always {d:+g} dB", source="adapt", seed=seed)
+        res2 = run_schedule(shifted(base, d, slots), link, {"always": adapter()}, seed=seed,
+                            progress=False, metadata=r2)
+        s2 = per_receiver(r2.table(), res2, "always")
+        curve.append({"offset_db": d, "bler": s2["bler"], "mean_bce": s2["mean_bce"],
+                      "updates": s2["updates"]})
+    return {"seed": seed, "schedule": sched.as_dict(), "receivers": out, "curve": curve}
+
+
+def pool(runs: list[dict], name: str) -> dict:
+    """A receiver's numbers over seeds: rates averaged (every seed has the same slots count),
+    counts summed."""
+    rs = [r["receivers"][name] for r in runs]
+    segs = []
+    for i, seg in enumerate(rs[0]["segments"]):
+        segs.append({k: seg[k] for k in ("scenario", "snr_db")} | {
+            k: float(np.mean([r["segments"][i][k] for r in rs]))
+            for k in ("bler", "mean_bce", "mean_p") if k in seg}
+            | {"updates": int(sum(r["segments"][i]["updates"] for r in rs))})
+    return {"bler": float(np.mean([r["bler"] for r in rs])),
+            "block_errors": int(sum(r["block_errors"] for r in rs)),
+            "mean_bce": float(np.mean([r["mean_bce"] for r in rs])),
+            "updates": int(sum(r["updates"] for r in rs)), "segments": segs,
+            "per_seed": {str(run["seed"]): {"bler": r["bler"], "updates": r["updates"],
+                                             "mean_bce": r["mean_bce"]}
+                         for run, r in zip(runs, rs, strict=True)}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--checkpoint", default="checkpoints/neural-ref-4prb-tdl-a")
+    ap.add_argument("--schedule", default="drift-default")
+    ap.add_argument("--variant", default="dmrs-crc")
+    ap.add_argument("--data", default="out/metadata", help="dmrx metadata build directory")
+    ap.add_argument("--model", default="logreg")
+    ap.add_argument("--thresholds", default="base-rate",
+                    help="comma-separated P(should_adapt) at which a gate opens, one gated "
+                         "adapter each (same slots); 'base-rate': the label's positive rate in "
+                         "train (open where the model predicts more benefit than on an "
+                         "average slot)")
+    ap.add_argument("--smoothing", type=float, default=0.1,
+                    help="weight of the newest slot in the gate's running average of P")
+    ap.add_argument("--offsets", default="-0.25,-0.5", help="SNR offsets of always-adapt, dB")
+    ap.add_argument("--seeds", default="1,2,3",
+                    help="comma-separated; one worker process each, results pooled")
+    ap.add_argument("--quick", action="store_true",
+                    help="100 slots per segment, one offset, one threshold, one seed, a quick "
+                         "dataset if none exists")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    data = Path(args.data)
+    if not (data / "train.parquet").is_file():
+        print(f"building the metadata dataset in {data} ...", flush=True)
+        build_dataset(data, seed=0, **({"num_slots_per_point": 8,
+                                        "num_points": {"train": 24, "val": 8, "test": 8},
+                                        "adapt_runs": {"train": 2, "val": 1, "test": 1},
+                                        "adapt_segment_slots": 60} if args.quick else {}))
+    model, scores = train_on_tables(args.model, data, label="should_adapt", seed=0)
+    print("gate model:", scores, flush=True)
+    rules = [v.strip() for v in args.thresholds.split(",") if v.strip()]
+    rules = rules[:1] if args.quick else rules
+    thresholds = {r: scores["train"]["positive_rate"] if r == "base-rate" else float(r)
+                  for r in rules}
+    seeds = [int(v) for v in args.seeds.split(",")][: 1 if args.quick else None]
+    if len(seeds) == 1:
+        runs = [run_seed(seeds[0], args, thresholds, model)]
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ctx.Pool(len(seeds)) as workers:
+            runs = workers.starmap(run_seed, [(s, args, thresholds, model) for s in seeds])
+    gates = [f"gated@{r}" for r in thresholds]
+    out = {n: pool(runs, n) for n in ("static", "always", *gates)}
+    offsets = [c["offset_db"] for c in runs[0]["curve"]]
+    curve = [{"offset_db": d, "bler": float(np.mean([r["curve"][i]["bler"] for r in runs])),
+              "mean_bce": float(np.mean([r["curve"][i]["mean_bce"] for r in runs]))}
+             for i, d in enumerate(offsets)]
+    xs = [c["offset_db"] for c in curve]
+    always_err = np.concatenate([r["receivers"]["always"]["errors"] for r in runs])
+    for (rule, t), name in zip(thresholds.items(), gates, strict=True):
+        r = out[name]
+        r["threshold_rule"], r["threshold"] = rule, t
+        r["updates_reduction"] = 1 - r["updates"] / max(out["always"]["updates"], 1)
+        r["loss_db"] = {
+            "from_bler": loss_db(xs, [c["bler"] for c in curve], r["bler"], log=True),
+            "from_mean_bce": loss_db(xs, [c["mean_bce"] for c in curve], r["mean_bce"],
+                                     log=False)}
+        # the same slots for both: the slots only one of them lost decide the BLER gap
+        err = np.concatenate([run["receivers"][name]["errors"] for run in runs])
+        r["discordant_slots"] = {"gated_only_errors": int((err & ~always_err).sum()),
+                                 "always_only_errors": int((~err & always_err).sum())}
+        r["gate"] = [run["receivers"][name]["gate"] for run in runs]
+        r["first_firings_seed_" + str(runs[0]["seed"])] = runs[0]["receivers"][name][
+            "first_firings"]
+        r["val_operating_point"] = val_operating_point(model, data, t)
+        r["goal_met"] = (r["updates_reduction"] >= 0.5 and r["loss_db"]["from_bler"]
+                         is not None and r["loss_db"]["from_bler"] <= 0.1)
+    met = [n for n in gates if out[n]["goal_met"]]
+    write("gated_adaptation" if args.model == "logreg" else f"gated_adaptation_{args.model}", {
+        "benchmark": "gated_adaptation",
+        "setup": {"checkpoint": args.checkpoint, "schedule": runs[0]["schedule"],
+                  "variant": args.variant, "data": str(data), "model": args.model,
+                  "features": list(FEATURES), "thresholds": thresholds,
+                  "smoothing": args.smoothing, "offsets_db": offsets[1:], "seeds": seeds,
+                  "quick": args.quick},
+        "goal": "at least 50% fewer updates than always-adapt for at most 0.1 dB loss "
+                "(loss from the BLER curve of always-adapt vs SNR offset, seeds pooled)",
+        "gate_model_scores": scores,
+        "receivers": out,
+        "always_adapt_snr_curve": curve,
+        "summary": {n: {"updates": out[n]["updates"],
+                        "updates_reduction": round(out[n]["updates_reduction"], 3),
+                        "bler": out[n]["bler"], "loss_db": out[n]["loss_db"],
+                        "discordant_slots": out[n]["discordant_slots"]}
+                    for n in gates} | {"always": {"updates": out["always"]["updates"],
+                                                  "bler": out["always"]["bler"]},
+                                       "static": {"bler": out["static"]["bler"]}},
+        "goal_met_by": met,
+        "goal_met": bool(met),
+        "elapsed_s": round(time.perf_counter() - t_start, 1),
+    })
+
+
+if __name__ == "__main__":
+    main()
