@@ -27,8 +27,8 @@ import torch
 from _common import write
 
 from dmrx.nn import load_receiver
+from dmrx.robust import JAMMER_KINDS
 from dmrx.robust.evaluate import evaluate, universal_for
-from dmrx.robust.training import jammer_kinds
 from dmrx.scenarios import get_link, get_scenario
 from dmrx.scenarios.receivers import build_receiver
 from dmrx.scenarios.simulate import simulate
@@ -107,7 +107,7 @@ def main() -> None:
     dmrs = run([("none", None)] + [("dmrs", j) for j in floats(args.dmrs_jsr_db)], args.slots)
     timings["dmrs_jammer_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    others = run([(k, j) for k in jammer_kinds() if k != "dmrs" for j in floats(args.jsr_db)],
+    others = run([(k, j) for k in JAMMER_KINDS if k != "dmrs" for j in floats(args.jsr_db)],
                  args.other_jammer_slots)
     timings["other_jammers_s"] = time.perf_counter() - t
     t = time.perf_counter()

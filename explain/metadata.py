@@ -66,7 +66,7 @@ import pyarrow as pa
 import torch
 import torch.nn.functional as F
 
-from dmrx.ofdm import LinkConfig, data_mask, dmrs_mask, dmrs_values
+from dmrx.ofdm import LinkConfig, data_mask, dmrs_values, pilot_comb, pilot_noise
 
 LOW_SNR_DB = 8.0
 HIGH_MOBILITY_KMH = 60.0
@@ -167,11 +167,10 @@ def _db(v: torch.Tensor, floor: float = 1e-12) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=8)
 def _layout(link: LinkConfig) -> tuple:
-    """(DMRS values, DMRS mask, data mask, DMRS symbols, comb subcarriers) of a link, built
-    once (Sionna's PUSCH config is slow to query per slot)."""
-    p, dm = dmrs_values(link), dmrs_mask(link)
-    sym = dm.any(-1).nonzero().flatten()
-    return p, dm, data_mask(link), sym, dm[sym[0]].nonzero().flatten()
+    """(DMRS values, DMRS mask, data mask, pilot comb) of a link, built once (Sionna's PUSCH
+    config is slow to query per slot)."""
+    p = dmrs_values(link)
+    return p, p != 0, data_mask(link), pilot_comb(p)
 
 
 def slot_features(link: LinkConfig, y: torch.Tensor, no: float | torch.Tensor) -> dict:
@@ -184,14 +183,11 @@ def slot_features(link: LinkConfig, y: torch.Tensor, no: float | torch.Tensor) -
     """
     b = y.shape[0]
     no = torch.as_tensor(no, dtype=torch.float32).reshape(-1).expand(b)
-    p, dm, dat, sym, sc = _layout(link)
-    pc = p[sym][:, sc]  # [n_sym, n_sc]
+    p, dm, dat, comb = _layout(link)
+    sym, sc, pc = comb  # pc: [n_sym, n_sc]
     yy = y[:, 0]  # [batch, ant, sym, sc]
     ls = yy[:, :, sym][:, :, :, sc] / pc  # [batch, ant, n_sym, n_sc]
-    # noise on the pilots: the second difference cancels the channel up to its curvature and
-    # has variance 6 no / |p|^2 (as `OnlineAdapter.dmrs_noise_ratio`)
-    d2 = ls[..., :-2] - 2 * ls[..., 1:-1] + ls[..., 2:]
-    noise = (d2.abs().square() * pc[:, 1:-1].abs().square() / 6).mean(dim=(1, 2, 3))
+    noise = pilot_noise(y, comb)  # the adapter guard's estimate (`dmrs_noise_ratio`)
     ls_noise = noise / pc.abs().square().mean()  # variance of the noise on an LS estimate
     h_pow = (ls.abs().square().mean(dim=(1, 2, 3)) - ls_noise).clamp_min(1e-6)
 

@@ -109,6 +109,9 @@ def seeded_generator(seed: int) -> torch.Generator:
 
 
 # --- clustering (Concept Splitting) ----------------------------------------------------------
+# Written here, not taken from scikit-learn (KMeans, silhouette_score): scikit-learn is only a
+# dev/benchmark dependency of dmrx, and SciPy's kmeans2 has neither k-means++ restarts (best of
+# n_init by inertia) nor a silhouette score; both are a few lines of NumPy.
 
 def kmeans(Z: np.ndarray, k: int, seed: int, n_init: int = 8, iters: int = 100
            ) -> tuple[np.ndarray, np.ndarray, float]:

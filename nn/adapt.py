@@ -69,7 +69,7 @@ from torch import nn
 
 from dmrx.nn.receiver import NeuralReceiver, per_slot_no
 from dmrx.nn.sgd_er import SGDER
-from dmrx.ofdm import check_receiver_inputs, field_error
+from dmrx.ofdm import check_receiver_inputs, field_error, pilot_comb, pilot_noise
 
 PARAM_SETS = ("all", "norm-last", "adapter")
 WHEN = ("every", "shift", "schedule")
@@ -231,10 +231,7 @@ class OnlineAdapter(nn.Module):
         self.shifts = 0
         self.suspect_slots = 0
         self._clean_ratio: deque = deque(maxlen=64)
-        d = self.rx.dmrs_mask  # the pilot comb `dmrs_noise_ratio` reads, fixed by the link
-        sym = d.any(-1).nonzero().flatten()
-        sc = d[sym[0]].nonzero().flatten()  # the same subcarriers on every DMRS symbol
-        self._comb = (sym, sc, self.rx.dmrs_values[sym][:, sc])  # p: [n_sym, n_sc]
+        self._comb = pilot_comb(self.rx.dmrs_values)  # what `dmrs_noise_ratio` reads
         self._fails: deque = deque(maxlen=c.guard_window)  # block errors of recent slots
         self._snapshot_bler = 0.0  # the pretrained weights are the first good snapshot
         self.history: list[float] = []  # pre-update DMRS loss per observed slot
@@ -403,24 +400,16 @@ class OnlineAdapter(nn.Module):
         return {"dmrs_loss": pre, "updated": updated, "rolled_back": rolled, "suspect": False}
 
     def dmrs_noise_ratio(self, y: torch.Tensor, no: torch.Tensor) -> torch.Tensor:
-        """Noise variance seen on the DMRS over the noise variance `no` the receiver was given.
-
-        Along each DMRS symbol the LS estimates y/p of consecutive pilots differ by the noise
-        and by the channel's curvature over two subcarrier steps; the second difference
-        h[k-1] - 2 h[k] + h[k+1] cancels the channel up to that curvature (small next to the
-        noise below 30 dB for the TDL profiles) and has variance 6 no / |p|^2. Clean slots give
-        about 1; a DMRS-targeted jammer adds its power on the pilots only and raises the ratio
-        to (no + jammer) / no (about 30 for a 0 dB jammer at 12 dB SNR).
+        """Noise variance seen on the DMRS (`dmrx.ofdm.pilot_noise`) over the noise variance
+        `no` the receiver was given. Clean slots give about 1; a DMRS-targeted jammer adds its
+        power on the pilots only and raises the ratio to (no + jammer) / no (about 30 for a
+        0 dB jammer at 12 dB SNR).
 
         :param y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
         :param no: [batch] float32
         :return: [batch] float32
         """
-        sym, sc, p = self._comb
-        ls = y[:, 0][:, :, sym][:, :, :, sc] / p  # [batch, ant, n_sym, n_sc]
-        d2 = ls[..., :-2] - 2 * ls[..., 1:-1] + ls[..., 2:]
-        expected = 6 * no.reshape(-1, 1, 1, 1) / p[:, 1:-1].abs().square()
-        return (d2.abs().square() / expected).mean(dim=(1, 2, 3))
+        return pilot_noise(y, self._comb) / no.reshape(-1)
 
     def _batch(self, y, no, c_hat, crc_ok) -> tuple[torch.Tensor, torch.Tensor, list]:
         """This slot plus `replay_batch` replayed ones: y [n, ...], no [n], labels per slot."""

@@ -29,6 +29,7 @@ from dmrx.ofdm import (
     seed_everything,
 )
 from dmrx.robust.attacks import (
+    ATTACKS,
     UniversalPerturbation,
     check_attack,
     check_psr_db,
@@ -36,6 +37,7 @@ from dmrx.robust.attacks import (
     slot_power,
     train_universal,
 )
+from dmrx.robust.jammers import JAMMER_KINDS, make_jammer
 from dmrx.scenarios.catalog import Scenario, make_channel
 from dmrx.scenarios.simulate import check_snr_db
 
@@ -126,21 +128,17 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
              threats: Sequence[tuple[str, float | None]], snr_db: float, num_slots: int, *,
              batch_size: int = 50, seed: int = 0, pgd_steps: int = 10,
              universal: Mapping[str, UniversalPerturbation] | None = None,
-             jammer: Callable[[str, LinkConfig, float], torch.nn.Module] | None = None,
              progress: bool = True) -> RobustResult:
     """BLER and mean BCE per (receiver, threat, level) on shared slots.
 
     :param receivers: name -> receiver(y, no) -> llr (classic, neural or perfect-CSI)
     :param threats: (threat, level_db) pairs: ('none', None); an attack of
-        `dmrx.robust.attacks.ATTACKS` with its PSR; or a jammer kind with its JSR (built by
-        `jammer(kind, link, jsr_db)`, `dmrx.robust.training.build_jammer` by default)
+        `dmrx.robust.attacks.ATTACKS` with its PSR; or a jammer kind of
+        `dmrx.robust.JAMMER_KINDS` with its JSR (built by `make_jammer`)
     :param snr_db: Es/N0 per data RE of every point, dB
     :param universal: receiver name -> its universal perturbation (needed for 'universal')
     :raises ValueError: bad SNR, PSR, slot count or an unknown threat
     """
-    from dmrx.robust.training import build_jammer, jammer_kinds
-
-    jammer = jammer or build_jammer
     check_snr_db([snr_db])
     if isinstance(num_slots, bool) or not isinstance(num_slots, int) or num_slots < 1:
         raise ValueError(f"num_slots must be a positive integer, got {num_slots!r}")
@@ -148,16 +146,16 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
     for threat, level in threats:
         if threat == "none":
             attacks_or_jammers.append((threat, float("nan")))
-        elif threat in ("fgsm", "pgd", "universal"):
+        elif threat in ATTACKS:
             attacks_or_jammers.append((check_attack(threat), check_psr_db(level)))
             if threat == "universal" and (universal is None
                                           or any(n not in universal for n in receivers)):
                 raise ValueError("the 'universal' attack needs a pattern for every receiver")
-        elif threat in jammer_kinds():
+        elif threat in JAMMER_KINDS:
             attacks_or_jammers.append((threat, float(level)))
         else:
             raise ValueError(f"unknown threat {threat!r}: 'none', an attack of "
-                             f"['fgsm', 'pgd', 'universal'] or a jammer of {list(jammer_kinds())}")
+                             f"{list(ATTACKS)} or a jammer of {list(JAMMER_KINDS)}")
     tx, channel, decoder = Transmitter(link), make_channel(link, scenario), Decoder(link)
     no = 10.0 ** (-snr_db / 10.0)
     result = RobustResult(link, scenario, float(snr_db), seed)
@@ -173,9 +171,9 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
         while done < num_slots:
             n = min(batch_size, num_slots - done)
             s, y, h = _slots(tx, channel, n, no)
-            if threat not in ("none", "fgsm", "pgd", "universal"):
+            if threat in JAMMER_KINDS:
                 with torch.no_grad():
-                    y = jammer(threat, link, level)(y, s.x, h)
+                    y = make_jammer(threat, link, level)(y, s.x, h)
             sig = slot_power(h[:, :, :, 0, 0] * s.x[:, :, 0:1])
             for i, (name, rx) in enumerate(receivers.items()):
                 f = _call(rx, h)

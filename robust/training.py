@@ -30,37 +30,10 @@ import torch.nn.functional as F
 
 from dmrx.ofdm import LinkConfig, field_error
 from dmrx.robust.attacks import PSR_DB_LIMITS, fgsm, pgd, slot_power
+from dmrx.robust.jammers import JAMMER_KINDS, make_jammer
 
 METHODS = ("pgd", "s2o", "explain", "jammer")
 TRAIN_ATTACKS = ("pgd", "fgsm")
-# Used while robust/jammers.py has no registry; make_jammer's kinds take over once it does.
-_FALLBACK_JAMMERS = ("dmrs", "partial-band")
-
-
-def jammer_kinds() -> tuple[str, ...]:
-    from dmrx.robust import jammers
-
-    kinds = getattr(jammers, "JAMMER_KINDS", None)
-    return tuple(kinds) if kinds is not None else _FALLBACK_JAMMERS
-
-
-def build_jammer(kind: str, link: LinkConfig, jsr_db: float) -> torch.nn.Module:
-    """A jammer stage `jammer(y, x, h) -> y` of `kind` at `jsr_db` (robust.jammers' registry
-    when it has one).
-
-    :raises ValueError: unknown kind or JSR out of range
-    """
-    from dmrx.robust import jammers
-
-    make = getattr(jammers, "make_jammer", None)
-    if make is not None:
-        return make(kind, link, jsr_db)
-    if kind == "dmrs":
-        return jammers.DMRSJammer(link, jsr_db)
-    if kind == "partial-band":  # a quarter of the band, the whole slot
-        return jammers.PartialBandJammer(link, jsr_db, (0, max(1, link.fft_size // 4)))
-    raise ValueError(f"unknown jammer kind {kind!r}: use one of {list(jammer_kinds())}")
-
 
 @dataclass(frozen=True)
 class RobustConfig:
@@ -123,9 +96,8 @@ class RobustConfig:
                 or self.explain_slots < 1:
             raise bad("explain_slots", "a positive integer")
         object.__setattr__(self, "jammers", tuple(self.jammers))
-        known = jammer_kinds()
-        if any(k not in known for k in self.jammers):
-            raise bad("jammers", f"kinds among {list(known)}")
+        if any(k not in JAMMER_KINDS for k in self.jammers):
+            raise bad("jammers", f"kinds among {list(JAMMER_KINDS)}")
         try:
             jlo, jhi = (float(v) for v in self.jsr_db)
         except (TypeError, ValueError):
@@ -286,7 +258,7 @@ class RobustLoss:
         kind = cfg.jammers[int(torch.randint(len(cfg.jammers), ()))]
         lo, hi = cfg.jsr_db
         jsr = lo + (hi - lo) * float(torch.rand(()))
-        jammed = build_jammer(kind, self.link, jsr)(y[:n], x[:n], h[:n])
+        jammed = make_jammer(kind, self.link, jsr)(y[:n], x[:n], h[:n])
         return torch.cat([jammed, y[n:]])
 
     def __call__(self, rx, y: torch.Tensor, no: torch.Tensor, c: torch.Tensor,

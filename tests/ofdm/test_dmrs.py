@@ -93,3 +93,16 @@ def test_transmitter_puts_dmrs_and_unit_energy_data_on_the_grid(ref_link):
     assert x[:, data_mask(ref_link)].abs().square().mean().item() == pytest.approx(1.0, abs=0.02)
     assert slot.c.shape == (64, ref_link.num_coded_bits)
     assert slot.b.shape == (64, ref_link.tb_size)
+
+
+@pytest.mark.parametrize("no", [0.01, 0.1])
+def test_pilot_noise_estimates_no_on_a_flat_channel(ref_link, no):
+    from dmrx.ofdm import pilot_comb, pilot_noise
+
+    seed_everything(3)
+    x = Transmitter(ref_link)(64).x  # [64, 1, 1, sym, sc]
+    h = torch.polar(torch.ones(64, 1, 2, 1, 1), torch.rand(64, 1, 2, 1, 1) * 6.28)
+    n = torch.randn(64, 1, 2, *x.shape[-2:], dtype=torch.complex64) * no ** 0.5
+    est = pilot_noise(h * x + n, pilot_comb(dmrs_values(ref_link)))
+    assert est.shape == (64,)
+    assert est.mean().item() == pytest.approx(no, rel=0.05)  # unbiased: the curvature is 0
