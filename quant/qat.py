@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dmrx.nn.checkpoint import CheckpointError, link_of
-from dmrx.nn.train import TrainConfig, bmd_rate
-from dmrx.ofdm import Channel, ChannelConfig, Transmitter, derive_seed, seed_everything
+from dmrx.nn.train import SlotStream, TrainConfig, bmd_rate, train_config_of
+
+# SlotStream and train_config_of live in dmrx.nn.train (LLR calibration draws slots too)
+__all__ = ["QATConfig", "SlotStream", "calibration_loss", "qat", "train_config_of"]
 
 
 @dataclass(frozen=True)
@@ -54,48 +55,6 @@ class QATConfig:
                              ">= 0")
         if not self.grad_clip > 0:
             raise ValueError(f"QATConfig.grad_clip={self.grad_clip!r} is not allowed: > 0")
-
-
-def train_config_of(meta: dict) -> TrainConfig:
-    """The `TrainConfig` a checkpoint was trained with (its config.json's "train" entry).
-
-    :raises CheckpointError: the checkpoint has no (valid) training recipe
-    """
-    t = meta.get("train")
-    if not isinstance(t, dict):
-        raise CheckpointError("the checkpoint records no training config to draw QAT slots "
-                              "from")
-    try:
-        channels = tuple((n, ChannelConfig(**c)) for n, c in t["channels"])
-        fields = set(TrainConfig.__dataclass_fields__) - {"link", "channels", "snr_db",
-                                                          "sgd_er"}
-        return TrainConfig(link=link_of(meta), channels=channels, snr_db=tuple(t["snr_db"]),
-                           **{k: v for k, v in t.items() if k in fields})
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"the checkpoint's training config is invalid: {e}") from e
-
-
-class SlotStream:
-    """Training slots as `dmrx.nn.train` draws them: per step a scenario of `cfg.channels`,
-    per slot an SNR uniform in `cfg.snr_db`, from the seed derived from (seed, tag, step).
-
-    :return (call): (y [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64,
-        no [batch] float32, c [batch, num_coded_bits] float32 coded bits)
-    """
-
-    def __init__(self, cfg: TrainConfig, seed: int, tag: str = "qat-step"):
-        self.cfg, self.seed, self.tag = cfg, seed, tag
-        self.tx = Transmitter(cfg.link)
-        self.channels = [Channel(cfg.link, c) for _, c in cfg.channels]
-
-    @torch.no_grad()
-    def __call__(self, step: int, batch_size: int):
-        seed_everything(derive_seed(self.seed, self.tag, step))
-        ch = self.channels[int(torch.randint(len(self.channels), ()))]
-        lo, hi = self.cfg.snr_db
-        no = torch.pow(10.0, -(lo + (hi - lo) * torch.rand(batch_size)) / 10.0)
-        s = self.tx(batch_size)
-        return ch(s.x, no).y, no, s.c
 
 
 def qat(rx_q: torch.nn.Module, train_cfg: TrainConfig, cfg: QATConfig,

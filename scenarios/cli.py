@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dmrx.explain.run import explain_checkpoint
 from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
 from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant
+from dmrx.nn.calibrate import calibrate_checkpoint
 from dmrx.quant import SCHEMES, QATConfig, QuantizeConfig, quantize_checkpoint
 from dmrx.robust.attacks import ATTACKS, check_attack, parse_psr_db
 from dmrx.robust.evaluate import evaluate as evaluate_robustness
@@ -265,6 +266,14 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--json", help="write the results here")
     k.add_argument("--no-progress", action="store_true")
 
+    c = sub.add_parser("calibrate", help="fit a neural receiver's LLR scale (BCE-optimal, on "
+                       "clean slots drawn as it was trained) and fold it into a new checkpoint")
+    c.add_argument("--checkpoint", required=True, help="a neural receiver checkpoint")
+    c.add_argument("--out", required=True, help="directory of the calibrated checkpoint")
+    c.add_argument("--batches", type=_positive_int, default=20)
+    c.add_argument("--batch-size", type=_positive_int, default=64)
+    c.add_argument("--seed", type=_nonneg_int, default=0)
+
     add_metadata_parser(sub)
     sub.add_parser("scenarios", help="list the scenario and link catalogs")
     return p
@@ -343,6 +352,14 @@ def _robust_config(args: argparse.Namespace) -> dict | None:
                         s2o_weight=args.s2o_weight, explain_weight=args.explain_weight,
                         jammers=tuple(j.strip() for j in args.jammers.split(",") if j.strip()),
                         jsr_db=jsr, jam_fraction=args.jam_fraction).as_dict()
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    fit = calibrate_checkpoint(args.checkpoint, args.out, num_batches=args.batches,
+                               batch_size=args.batch_size, seed=args.seed)
+    print(f"LLR scale {fit['scale']:.4f} on {fit['num_slots']} clean slots: BMD rate "
+          f"{fit['bmd_rate_before']:.4f} -> {fit['bmd_rate_after']:.4f} bit/bit -> {args.out}")
+    return 0
 
 
 def _attack(args: argparse.Namespace) -> int:
@@ -542,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"simulate": _simulate, "train": _train, "adapt": _adapt,
                 "quantize": _quantize, "explain": _explain,
                 "sweep": _sweep, "report": _report, "tune": _tune,
-                "scenarios": _scenarios, "attack": _attack,
+                "scenarios": _scenarios, "attack": _attack, "calibrate": _calibrate,
                 "metadata": run_metadata}[args.command](args)
     except (ValueError, OSError) as e:
         print(f"dmrx {args.command}: error: {e}", file=sys.stderr)
