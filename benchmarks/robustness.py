@@ -35,7 +35,7 @@ from dmrx.scenarios.simulate import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("pgd", "s2o", "explain", "jammer", "s2o-jammer", "jammer-dmrs",
-            "jammer-dmrs-long", "s2o-dmrs-long")
+            "jammer-dmrs-long", "s2o-dmrs-long", "pgd-cal", "s2o-cal", "s2o-dmrs-long-cal")
 
 
 def snr_at_bler(snr: list[float], bler: list[float], target: float = 0.1) -> float | None:
@@ -68,6 +68,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help="robust variants to evaluate (checkpoints/robust-<v>); a subset "
+                         "writes results/robustness-<--tag>.json instead of robustness.json")
+    ap.add_argument("--tag", default="subset", help="result name suffix for a subset run")
     ap.add_argument("--quick", action="store_true", help="smoke run: 20 slots, fewer points")
     args = ap.parse_args()
     if args.quick:
@@ -80,10 +84,12 @@ def main() -> None:
     link, scenario = get_link(args.link), get_scenario(args.scenario)
     receivers = {"ls": build_receiver("ls", link), "perfect": build_receiver("perfect", link),
                  "neural": load_receiver(ROOT / args.baseline, link)}
-    for v in VARIANTS:
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for v in variants:
         path = ROOT / "checkpoints" / f"robust-{v}"
-        if (path / "config.json").exists():
-            receivers[f"robust-{v}"] = load_receiver(path, link)
+        if not (path / "config.json").exists():
+            raise SystemExit(f"no checkpoint {path}: build it with checkpoints/train_robust.sh")
+        receivers[f"robust-{v}"] = load_receiver(path, link)
     print("receivers:", list(receivers), flush=True)
 
     def run(threats, slots):
@@ -156,7 +162,8 @@ def main() -> None:
         g["met"] = bool(g["bler_at_most_half"]) and bool(g["clean_cost_at_most_0.3db"])
     goal["met_by"] = [n for n, g in goal["variants"].items() if g["met"]]
 
-    write("robustness" + ("-quick" if args.quick else ""), {
+    name = "robustness" if set(variants) >= set(VARIANTS) else f"robustness-{args.tag}"
+    write(name + ("-quick" if args.quick else ""), {
         "benchmark": "robustness",
         "setup": {"link": args.link, "scenario": args.scenario, "snr_db": args.snr_db,
                   "seed": args.seed, "slots_per_point": args.slots,
