@@ -113,3 +113,20 @@ def test_cli(tmp_path, capsys):
     assert main(["calibrate", "--checkpoint", str(tmp_path / "missing"), "--out",
                  str(tmp_path / "d")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("variant", ["pgd", "s2o", "s2o-dmrs-long"])
+def test_shipped_calibrated_receivers_are_their_sources_scaled(variant, ref_link):
+    """checkpoints/robust-<v>-cal (checkpoints/train_robust.sh) is robust-<v> with its LLRs
+    times the recorded scale, and S2O / PGD-AT receivers are under-confident (scale > 1)."""
+    root = SHIPPED.parent
+    rec = read_config(root / f"robust-{variant}-cal")["llr_scale"]
+    assert rec["source"] == f"checkpoints/robust-{variant}"
+    assert rec["scale"] > 1.2
+    y = torch.randn(2, 1, 1, 14, 48, dtype=torch.complex64,
+                    generator=torch.Generator().manual_seed(3))
+    no = torch.tensor([0.1, 0.05])
+    with torch.no_grad():
+        src = load_receiver(root / f"robust-{variant}", ref_link)(y, no)
+        cal = load_receiver(root / f"robust-{variant}-cal", ref_link)(y, no)
+    torch.testing.assert_close(cal, rec["scale"] * src, rtol=1e-4, atol=1e-4)
