@@ -29,19 +29,35 @@ from torch import nn
 
 from dmrx.explain.perturbation import REMOVALS, blend, removal_noise
 
+INPUT_SUFFIX = ":in"
+
 
 def default_layer(receiver: nn.Module) -> str:
-    """The layer CAM maps look at when none is named: the output of the last residual block of
-    a `GridResNet` receiver (what its LLR head reads: the most decision-specific features, at
-    full grid resolution since every layer keeps the grid's size).
+    """The layer CAM maps look at when none is named: for a `GridResNet` receiver, the input
+    of its output convolution, `'net.output_conv:in'` = ReLU(GroupNorm(last residual block)):
+    the rectified feature maps its LLR head reads, at full grid resolution. This is the layer
+    Grad-CAM is defined on (the last convolutional feature maps, after their ReLU, that a
+    linear head turns into the score; Selvaraju et al. 2017, Sec. 3).
 
-    :raises ValueError: the receiver has no `net.blocks` to choose from
+    Not the output of the last residual block (`'net.blocks.3'`, the default until the
+    faithfulness benchmark found it broken): that residual stream feeds only GroupNorms, which
+    are invariant to shifting (and, for the last block, scaling) their input, so the target's
+    gradient g there satisfies sum_{k,ij} g_kij = 0 (and sum g_kij A_kij = 0) exactly. Grad-CAM's
+    weights w_k = mean_ij g_kij then sum to zero over the channels, and the map
+    L = sum_k w_k A_k sums over the grid to minus the spatial covariance of g and A (the part
+    of the gradient the averaging discards): an offset set by the slot, not by the RE. Under a
+    jammer that offset dominated: the block log-likelihood's raw map was positive on every RE
+    and the block-error event's (its negative) negative on every RE, so ReLU left 195 of 200
+    error maps zero everywhere.
+    Features after a ReLU are >= 0, as Grad-CAM's and Score-CAM's derivations assume.
+
+    :raises ValueError: the receiver has no `net.output_conv` to read
     """
-    blocks = getattr(getattr(receiver, "net", None), "blocks", None)
-    if not blocks:
-        raise ValueError(f"{type(receiver).__name__} has no net.blocks: name the layer to "
+    net = getattr(receiver, "net", None)
+    if not isinstance(getattr(net, "output_conv", None), nn.Module):
+        raise ValueError(f"{type(receiver).__name__} has no net.output_conv: name the layer to "
                          "explain (e.g. layer='net.input_conv')")
-    return f"net.blocks.{len(blocks) - 1}"
+    return "net.output_conv" + INPUT_SUFFIX
 
 
 def normalize_max(maps: torch.Tensor) -> torch.Tensor:
@@ -111,9 +127,11 @@ class CAM:
     ReLU(sum_k w_k A_k) on the grid, scaled to a maximum of 1 per slot.
 
     :param receiver: a module called as `receiver(y, no) -> llr [batch, num_coded_bits]`
-    :param layer: the explained layer: a dotted name (`'net.blocks.3.conv2'`), a module of the
-        receiver, or None for `default_layer(receiver)`; its output must be [batch, channels,
-        h, w] and it must run once per call of the receiver
+    :param layer: the explained layer: a dotted name (`'net.blocks.3.conv2'`: the module's
+        output), a dotted name with the suffix `':in'` (`'net.output_conv:in'`: the module's
+        first input, for features computed by a functional op such as `torch.relu`), a module
+        of the receiver, or None for `default_layer(receiver)`; the explained tensor must be
+        [batch, channels, h, w] and the module must run once per call of the receiver
     :param create_graph: keep the maps differentiable (gradient methods), for explanation-guided
         training
     :param chunk: perturbed forward passes are batched this many slot-copies at a time (on a
@@ -161,8 +179,9 @@ class CAM:
                     return name
             raise ValueError(f"layer {type(layer).__name__} is not a module of "
                              f"{type(receiver).__name__}")
+        module = layer[: -len(INPUT_SUFFIX)] if layer.endswith(INPUT_SUFFIX) else layer
         try:
-            receiver.get_submodule(layer)
+            receiver.get_submodule(module)
         except AttributeError:
             names = [n for n, m in receiver.named_modules() if isinstance(m, nn.Conv2d)]
             raise ValueError(f"layer={layer!r} is not a module of {type(receiver).__name__}; "
@@ -170,8 +189,16 @@ class CAM:
         return layer
 
     @property
+    def reads_input(self) -> bool:
+        """True: the explained tensor is the layer module's input, not its output."""
+        return self.layer_name.endswith(INPUT_SUFFIX)
+
+    @property
     def layer(self) -> nn.Module:
-        return self.receiver.get_submodule(self.layer_name)
+        """The module whose output (or, for a `':in'` name, input) is explained."""
+        name = self.layer_name
+        return self.receiver.get_submodule(name[: -len(INPUT_SUFFIX)] if self.reads_input
+                                           else name)
 
     def rebind(self, receiver: nn.Module) -> CAM:
         """The same method and layer on another receiver (e.g. a re-initialised copy)."""
@@ -190,7 +217,10 @@ class CAM:
     def _forward(self, y: torch.Tensor, no: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the receiver once; return (llr, the layer's activations)."""
         seen: list[torch.Tensor] = []
-        handle = self.layer.register_forward_hook(lambda m, i, o: seen.append(o))
+        if self.reads_input:
+            handle = self.layer.register_forward_pre_hook(lambda m, i: seen.append(i[0]))
+        else:
+            handle = self.layer.register_forward_hook(lambda m, i, o: seen.append(o))
         try:
             llr = self.receiver(y, no)
         finally:
@@ -312,6 +342,13 @@ class ScoreCAM(CAM):
     over channels as in pytorch-grad-cam: a receiver target is a sum over thousands of bits, so
     its differences are tens to hundreds of nats and a softmax would keep one channel only.
     One forward pass per channel (batched `chunk` slot-copies at a time).
+
+    On the default layer (rectified features, A_k >= 0) a map is zero everywhere when every
+    channel's kept region scores below the all-noise grid: e.g. the block log-likelihood of a
+    slot under a strong jammer, where any region kept with thermal noise elsewhere makes the
+    receiver confidently wrong, while the all-noise grid only erases (LLRs near 0). That is the
+    method's answer ("no region adds evidence"), not a failure of the code; such maps rank REs
+    at random in the faithfulness curves.
     """
 
     name = "score-cam"

@@ -80,6 +80,9 @@ class FusionCAM(CAM):
     """
 
     name = "fusion-cam"
+    #: after `fuse`: {'gradient': [batch] beta_G / (beta_G + beta_R) of step 2, 'combined':
+    #: [batch] beta_L / (beta_L + beta_R) of step 3}, both after `pair_weights`
+    last_weights: dict[str, torch.Tensor] | None = None
 
     def __init__(self, receiver: nn.Module, layer: str | nn.Module | None = None, *,
                  percentile: float = 10.0, gradient: type[CAM] = GradCAM,
@@ -135,6 +138,10 @@ class FusionCAM(CAM):
         (ldr_gain,) = gains(ldr)
         w1, w2 = pair_weights(ldr_gain, r_gain)
         l1, l2 = w1 * ldr, w2 * lr
+        # what the fusion did, per slot (read by the benchmark): the denoised gradient map's
+        # share of the first-stage combination, and the combination's share against the region
+        # map (wg == 0: the gradient map added no evidence, the fusion is the region map)
+        self.last_weights = {"gradient": wg.flatten().detach(), "combined": w1.flatten().detach()}
         sim = (1.0 - (l1 - l2).abs()).clamp(0.0, 1.0)
         fused = sim * torch.maximum(l1, l2) + (1.0 - sim) * 0.5 * (l1 + l2)
         return normalize_max(normalize_minmax(fused))

@@ -126,10 +126,13 @@ def draw_slots(link: LinkConfig, scenario: Scenario, snr_db: float, num_slots: i
 
 
 def compute_maps(receiver: nn.Module, slots: Slots, methods: list[str], target, *,
-                 layer: str | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
+                 layer: str | None = None, seed: int = 0,
+                 info: dict | None = None) -> dict[str, torch.Tensor]:
     """The maps of each method on the slots (Fusion-CAM reuses the Grad-CAM and Score-CAM maps
     when those are computed too, rather than computing them twice).
 
+    :param info: if given, receives `info['fusion-cam'] = FusionCAM.last_weights` (the fusion
+        weights per slot) when Fusion-CAM is among the methods
     :return: method -> [slots, num_ofdm_symbols, fft_size] float32 in [0, 1]
     """
     cams = {m: make_cam(m, receiver, layer, seed=seed) for m in methods}
@@ -144,6 +147,8 @@ def compute_maps(receiver: nn.Module, slots: Slots, methods: list[str], target, 
         r = maps.get("score-cam")
         r = r if r is not None else f.region(slots.y, slots.no, target, slots.c, noise)
         maps["fusion-cam"] = f.fuse(slots.y, slots.no, target, slots.c, g, r, noise)
+        if info is not None:
+            info["fusion-cam"] = f.last_weights
     return {m: maps[m] for m in methods}
 
 

@@ -194,7 +194,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--subcarrier", type=_nonneg_int, help="subcarrier of --target re")
     e.add_argument("--prb", type=_nonneg_int, help="PRB of --target prb")
     e.add_argument("--layer", default=None, help="the explained layer, e.g. net.blocks.3.conv2 "
-                   "(default: the last residual block)")
+                   "or net.output_conv:in for a module's input (default: net.output_conv:in, the "
+                   "rectified features the LLR head reads)")
     e.add_argument("--jammer", default=None, choices=["partial-band"])
     e.add_argument("--jsr-db", type=float, default=10.0, help="jammer-to-signal ratio, dB")
     e.add_argument("--jam-subcarriers", default="12:24", help="jammed band start:stop")

@@ -38,7 +38,7 @@ def test_explain_cli_writes_figure_and_json(tmp_path, capsys):
                "--json", str(out), "--no-progress"])
     assert rc == 0
     d = json.loads(out.read_text())
-    assert d["slots"] == 2 and d["target"] == "error" and d["layer"] == "net.blocks.3"
+    assert d["slots"] == 2 and d["target"] == "error" and d["layer"] == "net.output_conv:in"
     assert set(d["methods"]) == {"grad-cam", "score-cam"}
     assert d["area_share"]["jammed"] == pytest.approx(12 / 48)
     m = d["methods"]["score-cam"]
