@@ -1,19 +1,64 @@
 """Training-health diagnosis (after BTTackler, Pei et al., KDD 2024): end hopeless trials early.
 
-A `HealthMonitor` watches one training run: per-parameter gradient statistics taken before
-clipping (tensor hooks), the fraction of ReLU inputs that are <= 0 (forward hooks on the
-GroupNorms that feed every ReLU of dmrx's GridResNet), and the epoch losses. Each epoch becomes
-an `EpochHealth`. The rules below are small pure functions of that history; each returns a
-diagnosis (a short text) or None. `DiagnosisPruner` is the Optuna pruner that applies them.
+A `HealthMonitor` watches one training run: per weight tensor, the mean |grad| and the fraction
+of exactly-zero gradient entries (BTTackler's "rate0"), both taken before clipping by tensor
+hooks and averaged over the epoch's steps, NaN/Inf flags, and the epoch's mean training loss.
+Each epoch becomes an `EpochHealth`. The rules below are small pure functions of that history;
+each returns a diagnosis (a short text) or None. `DiagnosisPruner` is the Optuna pruner that
+applies them; a trial stops at the first epoch where any rule fires.
 
-Rules and defaults follow BTTackler's code (thresholds from its default config), with "median"
-taken across layers, and its protection: the rules that only say "this will not become good"
-(all but NaN and exploding gradients) are skipped for a trial that is among the best 10% of the
-other trials at the same step, once enough trials exist to say so.
+The rules, their stages and thresholds are BTTackler's (bttackler/bridger/btassessor.py and
+default_config.yaml of github.com/thuml/BTTackler, which assume max_epoch = 20), with "median"
+taken across weight tensors:
+
+======  ===========================  =========================================================
+EG      exploding gradients          any epoch: NaN/Inf; median mean|grad| > 1e4; median
+                                     adjacent-layer ratio (earlier / later) > 1e3
+VG      vanishing gradients          first half: median mean|grad| < 1e-5; a tensor with zero
+                                     mean|grad|; median adjacent-layer ratio < 1e-4
+DR      dying ReLU                   from epoch 5 of 20: median fraction of exactly-zero
+                                     gradient entries > 0.5
+SC      saturated convergence        early (first half, >= 3 epochs): coefficient of variation
+                                     (std / mean) of the whole loss history < 1e-4; late
+                                     (second half, >= 6 epochs): CoV of the history's second
+                                     half > CoV of its first half
+HO      heavy oscillation            second half: the last 6 losses have a fitted slope >= 0.01
+                                     per epoch and a CoV > 0.2
+NMG     no more gain                 any epoch: mean of the last 3 losses > mean of the (up to)
+                                     3 before
+======  ===========================  =========================================================
+
+Protection (BTTackler's `if_top_train_loss`): VG, DR, SC and NMG are skipped for a trial whose
+training loss at this epoch is at or below the 10th percentile (linear interpolation, as
+`numpy.percentile`) of the other trials' losses at the same epoch, once at least 10 other
+trials reached it; a trial once protected stays protected. EG and HO are never skipped.
+
+What differs from BTTackler, and why:
+
+* dmrx's `nn.train` has no per-epoch validation pass, so only the training-loss forms of SC
+  late, HO and NMG exist here (BTTackler also checks its validation loss; its OF rule is
+  defined but never called, so it is left out too).
+* The epoch counts in the rules (DR from epoch 5, the 6-epoch windows of SC late / HO / NMG,
+  3 epochs for SC early) are BTTackler's for a 20-epoch run. `DiagnosisConfig.for_epochs(n)`
+  scales them by n / 20 (rounded half up, at least 2 epochs for a CoV and 4 for a window that
+  is split in two halves) so that they cover the same fraction of a shorter or longer run, and
+  scales HO's slope (loss per epoch) by 20 / n, so that it stands for the same rise of the loss
+  over the same fraction of the run. With 20 epochs per trial (`dmrx tune`'s default) every
+  threshold is exactly BTTackler's. Thresholds on CoVs, gradients and fractions are
+  scale-free or per-step and are used unchanged; HO's slope is in loss units (nats), as
+  BTTackler's, whose losses are cross-entropies like dmrx's BCE.
+* The loss of an epoch is the mean over its steps (BTTackler logs its epoch's mean loss too).
+* Gradient statistics start with the second epoch (the hooks attach at the end of the first),
+  so the gradient rules see nothing in epoch 1.
+
+No threshold was fitted to dmrx's own searches (benchmarks/tune_diagnosis.py measures them as
+they are). As in BTTackler, a stopped trial still reports the result of the model it has
+(`dmrx.scenarios.tune` scores it like a finished one).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -21,6 +66,8 @@ from dataclasses import asdict, dataclass
 
 import optuna
 import torch
+
+REFERENCE_EPOCHS = 20  # BTTackler's max_epoch, for which its thresholds are set
 
 
 @dataclass(frozen=True)
@@ -33,7 +80,6 @@ class EpochHealth:
     :param grad_mean_abs: per weight tensor (input to output order), mean |grad| over the
         epoch's steps, before clipping; empty if not measured
     :param grad_zero_frac: per weight tensor, mean fraction of exactly-zero gradient entries
-    :param relu_off_frac: per ReLU, mean fraction of its inputs that are <= 0 (output 0)
     :param nonfinite: a NaN/Inf was seen in the loss or a gradient during the epoch
     """
 
@@ -42,7 +88,6 @@ class EpochHealth:
     progress: float
     grad_mean_abs: tuple[float, ...] = ()
     grad_zero_frac: tuple[float, ...] = ()
-    relu_off_frac: tuple[float, ...] = ()
     nonfinite: bool = False
 
     def as_dict(self) -> dict:
@@ -52,194 +97,260 @@ class EpochHealth:
     def from_dict(cls, d: dict) -> EpochHealth:
         return cls(int(d["step"]), float(d["loss"]), float(d["progress"]),
                    tuple(d.get("grad_mean_abs", ())), tuple(d.get("grad_zero_frac", ())),
-                   tuple(d.get("relu_off_frac", ())), bool(d.get("nonfinite", False)))
+                   bool(d.get("nonfinite", False)))
 
 
 @dataclass(frozen=True)
 class DiagnosisConfig:
-    """Thresholds of the rules (defaults: BTTackler's, except where noted).
+    """Thresholds of the rules; the defaults are BTTackler's default_config.yaml for its
+    20-epoch runs (its parameter names in brackets). Use `for_epochs` for other run lengths.
 
-    :param max_grad: exploding if the median mean |grad| exceeds it
-    :param max_grad_ratio: exploding if the median ratio of adjacent layers' mean |grad|
-        (earlier / later) exceeds it
-    :param min_grad: vanishing if the median mean |grad| is below it
-    :param min_grad_ratio: vanishing if the median adjacent-layer ratio is below it
-    :param max_relu_off: saturated if the median fraction of ReLU inputs <= 0 exceeds it
-        (GroupNorm puts about half below 0 in a healthy net; dead layers are near 1)
-    :param min_loss_drop: not decreasing if, after `min_epochs`, the loss has not dropped by
-        this relative amount below the first epoch's (dmrx's form of BTTackler's flat-loss
-        test, which on noisy per-epoch losses never fires)
-    :param rise_tol: rising if the mean loss of the last 3 epochs exceeds that of the 3
-        before by this relative amount
-    :param osc_slope, osc_cov: oscillating if the last 6 losses have a fitted slope (per
-        epoch, relative to their mean) >= osc_slope and a coefficient of variation > osc_cov
-    :param min_epochs: epochs before the curve rules may fire
-    :param protect_quantile, protect_min_trials: skip the curve and activation rules for a
-        trial whose BMD rate at this step is in the top `protect_quantile` of at least
-        `protect_min_trials` other trials (BTTackler: 10% of >= 10 trials)
+    :param max_grad: EG if the median mean |grad| exceeds it [p_eg1]
+    :param max_grad_ratio: EG if the median ratio of adjacent layers' mean |grad| (earlier /
+        later) exceeds it [p_eg2]
+    :param min_grad: VG if the median mean |grad| is below it [p_vg1]
+    :param min_grad_ratio: VG if the median adjacent-layer ratio is below it [p_vg2]
+    :param max_zero_grad: DR if the median fraction of exactly-zero gradient entries exceeds
+        it [p_dr1]
+    :param dr_min_epochs: DR is checked from this many epochs on (BTTackler: 5)
+    :param min_loss_cov: SC early if the CoV of the loss history is below it [p_sc1]
+    :param sc_min_epochs: SC early is checked from this many epochs on (BTTackler: 3)
+    :param osc_slope: HO needs a fitted slope of the last `window` losses of at least this,
+        in nats per epoch [p_ho1]
+    :param osc_cov: HO needs a CoV of the last `window` losses above it [p_ho2]
+    :param window: epochs of HO's window and of NMG's two halves; SC late needs as many
+        [wd_ho, wd_nmg]
+    :param protect_percent, protect_min_trials: skip VG, DR, SC and NMG for a trial whose loss
+        is at or below the `protect_percent` percentile of those of at least
+        `protect_min_trials` other trials at the same epoch [cmp_percent, min_cmp_num]
     """
 
     max_grad: float = 1e4
     max_grad_ratio: float = 1e3
-    min_grad: float = 1e-7
+    min_grad: float = 1e-5
     min_grad_ratio: float = 1e-4
-    max_relu_off: float = 0.95
-    min_loss_drop: float = 0.02
-    rise_tol: float = 0.05
+    max_zero_grad: float = 0.5
+    dr_min_epochs: int = 5
+    min_loss_cov: float = 1e-4
+    sc_min_epochs: int = 3
     osc_slope: float = 0.01
     osc_cov: float = 0.2
-    min_epochs: int = 3
-    protect_quantile: float = 0.1
+    window: int = 6
+    protect_percent: float = 10.0
     protect_min_trials: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("max_grad", "max_grad_ratio", "min_grad", "min_grad_ratio", "rise_tol",
+        for name in ("max_grad", "max_grad_ratio", "min_grad", "min_grad_ratio", "min_loss_cov",
                      "osc_slope", "osc_cov"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and v > 0 and math.isfinite(v)):
                 raise ValueError(f"DiagnosisConfig.{name}={v!r} is not allowed: a positive "
                                  "finite number")
-        for name in ("max_relu_off", "min_loss_drop", "protect_quantile"):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"DiagnosisConfig.{name}={getattr(self, name)!r} is not "
-                                 "allowed: in (0, 1)")
-        for name in ("min_epochs", "protect_min_trials"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"DiagnosisConfig.{name}={getattr(self, name)!r} is not "
-                                 "allowed: a positive integer")
+        if not 0 < self.max_zero_grad < 1:
+            raise ValueError(f"DiagnosisConfig.max_zero_grad={self.max_zero_grad!r} is not "
+                             "allowed: in (0, 1)")
+        if not 0 < self.protect_percent < 100:
+            raise ValueError(f"DiagnosisConfig.protect_percent={self.protect_percent!r} is not "
+                             "allowed: in (0, 100)")
+        for name, least in (("dr_min_epochs", 1), ("sc_min_epochs", 2), ("window", 4),
+                            ("protect_min_trials", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < least:
+                raise ValueError(f"DiagnosisConfig.{name}={v!r} is not allowed: an integer "
+                                 f">= {least}")
+
+    @classmethod
+    def for_epochs(cls, epochs: int, **overrides) -> DiagnosisConfig:
+        """BTTackler's defaults scaled from its 20-epoch runs to runs of `epochs` epochs: the
+        epoch counts by epochs / 20 (half up; at least 2 epochs for a CoV, 4 for a window
+        split in halves), HO's per-epoch slope by 20 / epochs; `overrides` replace fields."""
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"epochs={epochs!r} is not allowed: a positive integer")
+        base = cls()
+        k = epochs / REFERENCE_EPOCHS
+
+        def scaled(n: int, least: int) -> int:
+            return max(least, math.floor(n * k + 0.5))
+
+        return dataclasses.replace(
+            base, dr_min_epochs=scaled(base.dr_min_epochs, 1),
+            sc_min_epochs=scaled(base.sc_min_epochs, 2), window=scaled(base.window, 4),
+            osc_slope=base.osc_slope / k, **overrides)
 
 
 def _adjacent_ratios(g: Sequence[float]) -> list[float]:
-    return [a / b for a, b in zip(g, g[1:], strict=False) if b > 0]
+    """mean|grad| of each weight tensor over the next one's (input to output order)."""
+    return [a / b if b else math.inf for a, b in zip(g, g[1:], strict=False)]
+
+
+def _cov(y: Sequence[float]) -> float:
+    """Coefficient of variation, std (population, as numpy.std) / mean."""
+    mean = statistics.fmean(y)
+    return statistics.pstdev(y) / mean if mean else math.inf
+
+
+def _first_half(h: Sequence[EpochHealth]) -> bool:
+    """BTTackler's "half1": epoch index < max_epoch // 2, i.e. progress <= 1/2."""
+    return h[-1].progress <= 0.5
 
 
 # --- the rules: history (oldest first) -> diagnosis text or None --------------------------
 
 
 def nonfinite(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
-    """NaN or Inf in the loss or in a gradient: nothing after it is meaningful."""
+    """EG, rule 0: NaN or Inf in the loss or in a gradient; nothing after it is meaningful."""
     e = h[-1]
     bad = e.nonfinite or not math.isfinite(e.loss) or not all(map(math.isfinite,
                                                                    e.grad_mean_abs))
-    return f"NaN/Inf in the loss or gradients at step {e.step}" if bad else None
+    return f"EG: NaN/Inf in the loss or gradients at step {e.step}" if bad else None
 
 
 def exploding_gradients(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
-    """Gradients (before clipping) so large that clipping does all the work, or that grow by
-    orders of magnitude from the output back to the input (BTTackler's EG)."""
+    """EG, rules 1 and 2: gradients (before clipping) so large that clipping does all the work,
+    or that grow by orders of magnitude from the output back to the input."""
     g = h[-1].grad_mean_abs
     if not g:
         return None
     med = statistics.median(g)
     if med > cfg.max_grad:
-        return f"exploding gradients: median mean|grad| {med:.3g} > {cfg.max_grad:g}"
+        return f"EG: median mean|grad| {med:.3g} > {cfg.max_grad:g}"
+    if 0.0 in g:
+        return None  # a tensor without gradient is VG's case
     ratios = _adjacent_ratios(g)
     if ratios and statistics.median(ratios) > cfg.max_grad_ratio:
-        return (f"exploding gradients: median adjacent-layer ratio "
+        return (f"EG: median adjacent-layer mean|grad| ratio "
                 f"{statistics.median(ratios):.3g} > {cfg.max_grad_ratio:g}")
     return None
 
 
 def vanishing_gradients(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
-    """Gradients too small to move the weights, a layer with no gradient at all, or gradients
-    that shrink by orders of magnitude towards the input (BTTackler's VG; first half of
-    training only, as later small gradients are convergence)."""
-    e = h[-1]
-    if not e.grad_mean_abs or e.progress > 0.5:
+    """VG (first half only; later, small gradients are convergence): gradients too small to
+    move the weights, a weight tensor with no gradient at all, or gradients that shrink by
+    orders of magnitude towards the input."""
+    g = h[-1].grad_mean_abs
+    if not g or not _first_half(h):
         return None
-    med = statistics.median(e.grad_mean_abs)
+    med = statistics.median(g)
     if med < cfg.min_grad:
-        return f"vanishing gradients: median mean|grad| {med:.3g} < {cfg.min_grad:g}"
-    dead = [i for i, z in enumerate(e.grad_zero_frac) if z >= 1.0]
+        return f"VG: median mean|grad| {med:.3g} < {cfg.min_grad:g}"
+    dead = [i for i, x in enumerate(g) if x == 0]
     if dead:
-        return f"vanishing gradients: weight tensors {dead} get no gradient at all"
-    ratios = _adjacent_ratios(e.grad_mean_abs)
+        return f"VG: weight tensors {dead} get no gradient at all"
+    ratios = _adjacent_ratios(g)
     if ratios and statistics.median(ratios) < cfg.min_grad_ratio:
-        return (f"vanishing gradients: median adjacent-layer ratio "
+        return (f"VG: median adjacent-layer mean|grad| ratio "
                 f"{statistics.median(ratios):.3g} < {cfg.min_grad_ratio:g}")
     return None
 
 
-def saturated_activations(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
-    """Most ReLUs are off (dying ReLU, BTTackler's DR): the net has lost its capacity."""
-    if len(h) < cfg.min_epochs or not h[-1].relu_off_frac:
+def dying_relu(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
+    """DR: most gradient entries are exactly zero, which is what dead (always-off) ReLUs leave
+    in the weights they feed: the net has lost its capacity."""
+    z = h[-1].grad_zero_frac
+    if len(h) < cfg.dr_min_epochs or not z:
         return None
-    med = statistics.median(h[-1].relu_off_frac)
-    if med > cfg.max_relu_off:
-        return f"saturated activations: median {med:.1%} of ReLU inputs <= 0"
+    med = statistics.median(z)
+    if med > cfg.max_zero_grad:
+        return f"DR: median {med:.1%} of gradient entries exactly 0 > {cfg.max_zero_grad:.0%}"
     return None
 
 
-def loss_not_decreasing(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
-    """After `min_epochs` in the first half of training, the loss has not dropped by
-    `min_loss_drop` below the first epoch's: the learning rate is too small or too large to
-    learn anything in the budget (BTTackler's passive loss change / SC)."""
-    if len(h) < cfg.min_epochs or h[-1].progress > 0.5:
+def stalled_early(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
+    """SC early (first half): the whole loss history is flat, CoV < `min_loss_cov`."""
+    if len(h) < cfg.sc_min_epochs or not _first_half(h):
         return None
-    first, best = h[0].loss, min(e.loss for e in h)
-    if best > first * (1 - cfg.min_loss_drop):
-        return (f"loss not decreasing: best {best:.4f} vs first epoch {first:.4f} after "
-                f"{len(h)} epochs (< {cfg.min_loss_drop:.0%} drop)")
+    cov = _cov([e.loss for e in h])
+    if cov < cfg.min_loss_cov:
+        return f"SC early: loss CoV {cov:.3g} over {len(h)} epochs < {cfg.min_loss_cov:g}"
     return None
 
 
-def loss_rising(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
-    """The mean loss of the last 3 epochs exceeds that of the 3 before: training diverges
-    (BTTackler's NMG)."""
-    if len(h) < 6:
+def stalled_late(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
+    """SC late (second half): the loss varies more in the second half of its history than in
+    the first, i.e. it has stopped converging (a converging curve settles down)."""
+    if len(h) < cfg.window or _first_half(h):
         return None
-    prev = statistics.fmean(e.loss for e in h[-6:-3])
-    last = statistics.fmean(e.loss for e in h[-3:])
-    if last > prev * (1 + cfg.rise_tol):
-        return f"loss rising: last 3 epochs {last:.4f} vs the 3 before {prev:.4f}"
+    y = [e.loss for e in h]
+    ahead, current = _cov(y[:len(y) // 2]), _cov(y[len(y) // 2:])
+    if ahead < current:
+        return (f"SC late: loss CoV {current:.3g} in the 2nd half of {len(y)} epochs > "
+                f"{ahead:.3g} in the 1st")
     return None
 
 
 def heavy_oscillation(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
-    """Second half of training: the last 6 losses trend up and swing widely (BTTackler's HO)."""
-    if len(h) < 6 or h[-1].progress <= 0.5:
+    """HO (second half): the last `window` losses trend up and swing widely."""
+    if _first_half(h):
         return None
-    y = [e.loss for e in h[-6:]]
-    mean = statistics.fmean(y)
-    if mean <= 0:
+    y = [e.loss for e in h[-cfg.window:]]
+    if len(y) < 2:
         return None
-    xs = range(len(y))
-    xm = statistics.fmean(xs)
-    slope = sum((x - xm) * (v - mean) for x, v in zip(xs, y, strict=True)) / \
-        sum((x - xm) ** 2 for x in xs) / mean
-    cov = statistics.pstdev(y) / mean
+    xm, ym = (len(y) - 1) / 2, statistics.fmean(y)
+    slope = sum((x - xm) * (v - ym) for x, v in enumerate(y)) / \
+        sum((x - xm) ** 2 for x in range(len(y)))
+    cov = _cov(y)
     if slope >= cfg.osc_slope and cov > cfg.osc_cov:
-        return f"heavy oscillation: slope {slope:.3g}/epoch, CoV {cov:.3g}"
+        return (f"HO: last {len(y)} losses slope {slope:.3g}/epoch >= {cfg.osc_slope:.3g}, "
+                f"CoV {cov:.3g} > {cfg.osc_cov:g}")
+    return None
+
+
+def no_more_gain(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
+    """NMG: the mean loss of the last `window` / 2 epochs exceeds that of the (up to)
+    `window` / 2 before (BTTackler's slicing: loss[-w:-w/2] vs loss[-w/2:], from the first
+    epoch where the earlier slice is not empty)."""
+    half = math.floor(cfg.window / 2 + 0.5)
+    head = [e.loss for e in h[-cfg.window:-half]]
+    if not head:
+        return None
+    tail = [e.loss for e in h[-half:]]
+    before, last = statistics.fmean(head), statistics.fmean(tail)
+    if before < last:
+        return (f"NMG: mean loss of the last {len(tail)} epochs {last:.4f} > {before:.4f} "
+                f"of the {len(head)} before")
     return None
 
 
 Rule = Callable[[Sequence[EpochHealth], DiagnosisConfig], "str | None"]
-# Rules that fire whatever the other trials do (a broken run is broken).
-FATAL_RULES: tuple[Rule, ...] = (nonfinite, exploding_gradients)
-# Rules that predict a poor result; protection can skip them.
-CURVE_RULES: tuple[Rule, ...] = (vanishing_gradients, saturated_activations,
-                                 loss_not_decreasing, loss_rising, heavy_oscillation)
+# Rules that fire whatever the other trials do (BTTackler's EG and HO).
+UNPROTECTED_RULES: tuple[Rule, ...] = (nonfinite, exploding_gradients, heavy_oscillation)
+# Rules that protection skips for a trial among the best (BTTackler's VG, DR, SC, NMG).
+PROTECTED_RULES: tuple[Rule, ...] = (vanishing_gradients, dying_relu, stalled_early,
+                                     stalled_late, no_more_gain)
 
 
 def diagnose(h: Sequence[EpochHealth], cfg: DiagnosisConfig | None = None, *,
              protected: bool = False) -> list[str]:
     """All diagnoses of a training history (oldest epoch first); empty if it looks healthy.
 
-    :param protected: skip `CURVE_RULES` (the trial is among the best so far)
+    :param protected: skip `PROTECTED_RULES` (the trial is among the best so far)
     """
     if not h:
         return []
     cfg = cfg or DiagnosisConfig()
-    rules = FATAL_RULES if protected else FATAL_RULES + CURVE_RULES
+    if (d := nonfinite(h, cfg)) is not None:
+        return [d]  # BTTackler checks nothing else after a NaN/Inf
+    rules = UNPROTECTED_RULES if protected else UNPROTECTED_RULES + PROTECTED_RULES
     return [d for rule in rules if (d := rule(h, cfg)) is not None]
+
+
+def is_top(mine: float, others: Sequence[float], percent: float) -> bool:
+    """`mine` at or below the `percent` percentile of `others` (linear interpolation between
+    order statistics, as numpy.percentile's default)."""
+    s = sorted(others)
+    pos = percent / 100 * (len(s) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return mine <= s[lo] + (pos - lo) * (s[hi] - s[lo])
 
 
 class HealthMonitor:
     """Collects `EpochHealth` from a receiver during `nn.train.train`.
 
     Use as (part of) train's `on_epoch` callback: call `update(step, row, rx)` after each
-    epoch. It attaches its hooks at the first call, so gradient and activation statistics
-    start with the second epoch. Gradients are read by tensor hooks, before clipping.
+    epoch. It attaches its hooks at the first call, so gradient statistics start with the
+    second epoch. Gradients are read by tensor hooks, before clipping, for the weight tensors
+    (dim > 1: convolution and linear weights, as BTTackler's Conv/Linear weights).
 
     :param total_steps: the run's total steps (for `EpochHealth.progress`)
     """
@@ -253,21 +364,14 @@ class HealthMonitor:
         self._grad_sum: list[float] = []
         self._zero_sum: list[float] = []
         self._grad_n: list[int] = []
-        self._off_sum: list[float] = []
-        self._off_n: list[int] = []
         self._nonfinite = False
 
     def _attach(self, rx: torch.nn.Module) -> None:
-        # Weight tensors only (dim > 1): biases and norm gains say little about gradient flow.
         weights = [p for p in rx.parameters() if p.requires_grad and p.dim() > 1]
         self._grad_sum, self._zero_sum = [0.0] * len(weights), [0.0] * len(weights)
         self._grad_n = [0] * len(weights)
         for i, p in enumerate(weights):
             self._handles.append(p.register_hook(self._grad_hook(i)))
-        norms = [m for m in rx.modules() if isinstance(m, torch.nn.GroupNorm)]
-        self._off_sum, self._off_n = [0.0] * len(norms), [0] * len(norms)
-        for i, m in enumerate(norms):
-            self._handles.append(m.register_forward_hook(self._act_hook(i)))
 
     def _grad_hook(self, i: int):
         def hook(g: torch.Tensor) -> None:
@@ -281,29 +385,18 @@ class HealthMonitor:
 
         return hook
 
-    def _act_hook(self, i: int):
-        def hook(module, inputs, output: torch.Tensor) -> None:
-            if module.training:  # evaluation passes are not training health
-                with torch.no_grad():
-                    self._off_sum[i] += (output <= 0).float().mean().item()
-                self._off_n[i] += 1
-
-        return hook
-
     def update(self, step: int, row: dict, rx: torch.nn.Module) -> EpochHealth:
         """Close the epoch that ended at `step` (row: train's log row, with 'loss')."""
         if not self._handles:
             self._attach(rx)
         grads = tuple(s / n for s, n in zip(self._grad_sum, self._grad_n, strict=True) if n)
         zeros = tuple(s / n for s, n in zip(self._zero_sum, self._grad_n, strict=True) if n)
-        off = tuple(s / n for s, n in zip(self._off_sum, self._off_n, strict=True) if n)
         e = EpochHealth(int(step), float(row["loss"]), min(1.0, step / self.total_steps),
-                        grads, zeros, off, self._nonfinite)
+                        grads, zeros, self._nonfinite)
         self.history.append(e)
         self._grad_sum = [0.0] * len(self._grad_sum)
         self._zero_sum = [0.0] * len(self._zero_sum)
         self._grad_n = [0] * len(self._grad_n)
-        self._off_sum, self._off_n = [0.0] * len(self._off_sum), [0] * len(self._off_n)
         self._nonfinite = False
         return e
 
@@ -319,35 +412,66 @@ HEALTH_ATTR = "health"  # trial user attribute holding [EpochHealth.as_dict(), .
 class DiagnosisPruner(optuna.pruners.BasePruner):
     """Prunes a trial as soon as a diagnosis rule fires on its training health.
 
-    The trial stores its history as the user attribute "health" (a list of
-    `EpochHealth.as_dict()`) and reports its BMD rate (higher is better) as intermediate
-    values; protection compares those across trials. What fired is kept in `diagnoses`
-    (trial number -> list of texts) for the objective to record.
+    The trial's history comes from `watch` (the objective hands over its monitor's list, read
+    in place, with no storage write per epoch) or else from the user attribute "health" (a list
+    of `EpochHealth.as_dict()`). The trial reports, at each epoch's step, an intermediate value
+    that ranks trials as their training loss does (dmrx tune reports the BMD rate
+    1 - loss / ln 2; `direction` says which way is better). Protection compares those values
+    across trials at the same step, as BTTackler compares training losses at the same epoch.
+    What fired is kept in `diagnoses` (trial number -> list of texts) for the objective to
+    record.
+
+    :param shared_storage: other processes run trials of the same study at the same time: read
+        every trial's values from the storage at each check. False (one process, trials one
+        after the other, as `dmrx tune`): read the storage once, at the first check, then keep
+        the values of the trials this pruner sees, which saves a storage read per epoch
     """
 
-    def __init__(self, config: DiagnosisConfig | None = None):
+    def __init__(self, config: DiagnosisConfig | None = None, *, direction: str = "maximize",
+                 shared_storage: bool = False):
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"direction={direction!r} is not allowed: 'maximize' or "
+                             "'minimize'")
         self.config = config or DiagnosisConfig()
+        self.direction = direction
+        self.shared_storage = shared_storage
         self.diagnoses: dict[int, list[str]] = {}
-        self._protected: set[int] = set()
+        self.protected: set[int] = set()
+        self._watched: dict[int, Sequence[EpochHealth]] = {}
+        self._values: dict[int, dict[int, float]] | None = None  # trial -> step -> value
+
+    def watch(self, number: int, history: Sequence[EpochHealth]) -> None:
+        """Diagnose trial `number` from `history` (e.g. `HealthMonitor.history`, which grows in
+        place) instead of its "health" user attribute."""
+        self._watched[number] = history
+
+    def _others(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                step: int) -> list[float]:
+        if self.shared_storage or self._values is None:
+            self._values = {t.number: dict(t.intermediate_values)
+                            for t in study.get_trials(deepcopy=False)}
+        self._values[trial.number] = dict(trial.intermediate_values)
+        return [v[step] for n, v in self._values.items() if n != trial.number and step in v]
 
     def _is_protected(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
                       step: int) -> bool:
-        if trial.number in self._protected:
+        others = self._others(study, trial, step)
+        if trial.number in self.protected:
             return True  # once among the best, always protected (as BTTackler)
         mine = trial.intermediate_values.get(step)
-        others = [t.intermediate_values[step] for t in study.get_trials(deepcopy=False)
-                  if t.number != trial.number and step in t.intermediate_values]
         if mine is None or len(others) < self.config.protect_min_trials:
             return False
-        others.sort(reverse=True)
-        k = max(1, math.ceil(self.config.protect_quantile * len(others)))
-        if mine >= others[k - 1]:
-            self._protected.add(trial.number)
+        sign = -1.0 if self.direction == "maximize" else 1.0  # as a loss: lower is better
+        if is_top(sign * mine, [sign * v for v in others], self.config.protect_percent):
+            self.protected.add(trial.number)
             return True
         return False
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        history = [EpochHealth.from_dict(d) for d in trial.user_attrs.get(HEALTH_ATTR, [])]
+        if trial.number in self._watched:
+            history = list(self._watched[trial.number])
+        else:
+            history = [EpochHealth.from_dict(d) for d in trial.user_attrs.get(HEALTH_ATTR, [])]
         if not history:
             return False
         found = diagnose(history, self.config,

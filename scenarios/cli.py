@@ -236,8 +236,9 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--snr-db", default="5:20", help="low:high, SNR drawn uniformly per slot")
     u.add_argument("--trials", type=_positive_int, default=20, help="search budget")
     u.add_argument("--steps", type=_positive_int, default=300, help="training steps per trial")
-    u.add_argument("--epoch-steps", type=_positive_int, default=20,
-                   help="steps per epoch, the unit the diagnosis looks at")
+    u.add_argument("--epoch-steps", type=_positive_int, default=15,
+                   help="steps per epoch, the unit the diagnosis looks at (BTTackler's "
+                   "thresholds are for 20 epochs per trial and scaled to other counts)")
     u.add_argument("--sampler", default="tpe", choices=list(SAMPLERS))
     u.add_argument("--no-diagnosis", action="store_true", help="never prune a trial")
     u.add_argument("--seed", type=_nonneg_int, default=0)

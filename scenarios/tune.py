@@ -3,9 +3,12 @@ the training-health diagnosis of `nn.diagnosis` as the pruner.
 
 Each trial trains a receiver for a short budget (`steps`) and is scored by its BMD rate on the
 same held-out slots as every other trial (`evaluate_bmd_rate` with a fixed batch size and seed).
-With diagnosis on, a trial whose training health fails a rule is stopped at that epoch and
-recorded as pruned, with what was diagnosed. The study lives in `out/study.db` (SQLite), so an
-interrupted search resumes with the trials it still lacks; `out/tune.json` summarises it.
+With diagnosis on, a trial whose training health fails a rule is stopped at that epoch, as
+BTTackler's trials stop themselves: the receiver as trained so far is scored like any other and
+its score is the trial's value (state "stopped", with what was diagnosed), so a trial stopped in
+its last epochs still counts. A trial whose loss turns NaN has no receiver to score and is
+pruned. The study lives in `out/study.db` (SQLite), so an interrupted search resumes with the
+trials it still lacks; `out/tune.json` summarises it.
 """
 
 from __future__ import annotations
@@ -62,10 +65,13 @@ class SearchSpace:
 class TuneConfig:
     """:param trials: trials in the study (the search budget)
     :param steps: training steps per trial
-    :param epoch_steps: steps per epoch: the unit at which the diagnosis looks
+    :param epoch_steps: steps per epoch: the unit at which the diagnosis looks (the default,
+        with `steps`, gives BTTackler's 20 epochs per trial, for which its thresholds are set)
     :param snr_db: (low, high) of the training and evaluation slots, dB
     :param eval_batches, eval_batch_size: held-out slots of the score, the same for all trials
-    :param diagnosis: prune trials by `nn.diagnosis` (False: no pruning)
+    :param diagnosis: stop trials by `nn.diagnosis` (False: every trial trains to the end)
+    :param diagnosis_config: the rules' thresholds; None: BTTackler's, scaled to this run's
+        steps / epoch_steps epochs (`DiagnosisConfig.for_epochs`)
     :param sampler: 'tpe' or 'random' (random draws the same configurations whatever is
         pruned, which makes runs with and without diagnosis directly comparable)
     """
@@ -76,12 +82,12 @@ class TuneConfig:
     snr_db: tuple[float, float] = (5.0, 20.0)
     trials: int = 20
     steps: int = 300
-    epoch_steps: int = 20
+    epoch_steps: int = 15
     eval_batches: int = 8
     eval_batch_size: int = 32
     seed: int = 0
     diagnosis: bool = True
-    diagnosis_config: DiagnosisConfig = field(default_factory=DiagnosisConfig)
+    diagnosis_config: DiagnosisConfig | None = None
     sampler: str = "tpe"
     space: SearchSpace = field(default_factory=SearchSpace)
 
@@ -105,6 +111,13 @@ class TuneConfig:
             raise ValueError(f"TuneConfig.receiver={self.receiver!r} is not allowed: 'neural' "
                              "or 'hybrid'")
 
+    def diagnosis_thresholds(self) -> DiagnosisConfig:
+        """The diagnosis config in force: `diagnosis_config`, or BTTackler's defaults scaled to
+        this run's epochs."""
+        if self.diagnosis_config is not None:
+            return self.diagnosis_config
+        return DiagnosisConfig.for_epochs(self.steps // self.epoch_steps)
+
     def study_name(self) -> str:
         text = json.dumps(dataclasses.asdict(self) | {"trials": None}, sort_keys=True)
         return "tune-" + hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -122,8 +135,13 @@ class TuneConfig:
 
 @dataclass
 class TuneResult:
-    """:param trials: one dict per trial: number, state, params, value (BMD rate, bit per
-        coded bit; None unless complete), steps trained, seconds, diagnosis (list of texts)
+    """:param trials: one dict per trial: number, state ('complete', 'stopped' by the
+        diagnosis and scored as it was, 'pruned' after a NaN), params, value (BMD rate, bit per
+        coded bit; None if pruned), steps trained, seconds (wall) and cpu_s (this process's
+        CPU time) it took, finished_s (when it ended, seconds after the study's first trial
+        started), curve ([step, BMD rate of the epoch's training loss] per epoch), diagnosis
+        (list of texts), protected_from (the step from which the diagnosis protected it as
+        among the best trials, or None)
     """
 
     study_name: str
@@ -165,7 +183,7 @@ def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResu
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = DiagnosisPruner(cfg.diagnosis_config) if cfg.diagnosis else \
+    pruner = DiagnosisPruner(cfg.diagnosis_thresholds()) if cfg.diagnosis else \
         optuna.pruners.NopPruner()
     sampler = (optuna.samplers.RandomSampler(seed=cfg.seed) if cfg.sampler == "random"
                else optuna.samplers.TPESampler(seed=cfg.seed))
@@ -174,9 +192,11 @@ def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResu
                                 sampler=sampler, pruner=pruner, load_if_exists=True)
 
     def objective(trial: optuna.Trial) -> float:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tc = cfg.train_config(_sample(trial, cfg.space))
         monitor = HealthMonitor(cfg.steps) if cfg.diagnosis else None
+        if monitor is not None:
+            pruner.watch(trial.number, monitor.history)  # no storage write per epoch
         pruned = False
 
         def on_epoch(step: int, row: dict, rx) -> bool:
@@ -186,8 +206,9 @@ def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResu
             if monitor is None:
                 return False
             monitor.update(step, row, rx)
-            trial.set_user_attr(HEALTH_ATTR, [e.as_dict() for e in monitor.history])
             pruned = trial.should_prune()
+            if trial.number in pruner.protected and "protected" not in trial.user_attrs:
+                trial.set_user_attr("protected", step)  # among the best: VG/DR/SC/NMG skipped
             return pruned
 
         try:
@@ -197,20 +218,22 @@ def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResu
             # train refuses a non-finite loss; that is the NaN diagnosis, not a crash
             trial.set_user_attr("diagnosis", [f"NaN/Inf: {e}"])
             trial.set_user_attr("seconds", time.perf_counter() - t0)
+            trial.set_user_attr("cpu_s", time.process_time() - c0)
             if cfg.diagnosis:
                 raise optuna.TrialPruned(str(e)) from None
             return 0.0  # a diverged receiver has no rate to speak of
         finally:
             if monitor is not None:
                 monitor.detach()
-        if pruned:
+                trial.set_user_attr(HEALTH_ATTR, [e.as_dict() for e in monitor.history])
+        if pruned:  # stopped by the diagnosis: scored as it is (BTTackler's trials report too)
             trial.set_user_attr("diagnosis", pruner.diagnoses.get(trial.number, []))
-            trial.set_user_attr("seconds", time.perf_counter() - t0)
-            raise optuna.TrialPruned("; ".join(pruner.diagnoses.get(trial.number, [])))
+            trial.set_user_attr("stopped", True)
         evaluation = dataclasses.replace(tc, batch_size=cfg.eval_batch_size)
         value = evaluate_bmd_rate(result.receiver, evaluation, num_batches=cfg.eval_batches,
                                   seed=cfg.seed + 12345)
         trial.set_user_attr("seconds", time.perf_counter() - t0)
+        trial.set_user_attr("cpu_s", time.process_time() - c0)
         return value
 
     t0 = time.perf_counter()
@@ -218,12 +241,21 @@ def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResu
     remaining = cfg.trials - len(finished)
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, show_progress_bar=progress)
+    done = [t for t in study.trials if t.state.is_finished()]
+    begin = min((t.datetime_start for t in done if t.datetime_start), default=None)
     result = TuneResult(study.study_name, [
-        {"number": t.number, "state": t.state.name.lower(), "params": t.params,
+        {"number": t.number,
+         "state": "stopped" if t.user_attrs.get("stopped") else t.state.name.lower(),
+         "params": t.params,
          "value": t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
          "steps": t.user_attrs.get("steps", 0), "seconds": t.user_attrs.get("seconds", 0.0),
-         "diagnosis": t.user_attrs.get("diagnosis", [])}
-        for t in study.trials if t.state.is_finished()], time.perf_counter() - t0)
+         "cpu_s": t.user_attrs.get("cpu_s", 0.0),
+         "curve": [[step, t.intermediate_values[step]] for step in sorted(t.intermediate_values)],
+         "finished_s": (t.datetime_complete - begin).total_seconds()
+         if begin is not None and t.datetime_complete is not None else None,
+         "diagnosis": t.user_attrs.get("diagnosis", []),
+         "protected_from": t.user_attrs.get("protected")}
+        for t in done], time.perf_counter() - t0)
     text = json.dumps({"study": result.study_name, "config": dataclasses.asdict(cfg),
                        "best": result.best, "trials": result.trials}, indent=2)
     atomic_write(out / "tune.json", lambda p: p.write_text(text))

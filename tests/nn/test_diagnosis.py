@@ -1,5 +1,7 @@
 import math
+import random
 
+import numpy as np
 import optuna
 import pytest
 
@@ -11,12 +13,14 @@ from dmrx.nn.diagnosis import (
     EpochHealth,
     HealthMonitor,
     diagnose,
+    dying_relu,
     exploding_gradients,
     heavy_oscillation,
-    loss_not_decreasing,
-    loss_rising,
+    is_top,
+    no_more_gain,
     nonfinite,
-    saturated_activations,
+    stalled_early,
+    stalled_late,
     vanishing_gradients,
 )
 from dmrx.scenarios import get_scenario
@@ -26,19 +30,20 @@ HEALTHY_GRADS = (3e-3, 2e-3, 1e-3, 8e-4)
 
 
 def curve(losses, total=None, **kw):
-    """A synthetic history: one epoch per loss, healthy gradients and ReLUs unless given."""
+    """A synthetic history: one epoch per loss, healthy gradients unless given; `total` epochs
+    in the run (default: twice as many, so the whole history is in the first half)."""
     n = total or 2 * len(losses)
     return [EpochHealth(step=i + 1, loss=v, progress=(i + 1) / n,
                         grad_mean_abs=kw.get("grads", HEALTHY_GRADS),
                         grad_zero_frac=kw.get("zeros", (0.0,) * 4),
-                        relu_off_frac=kw.get("off", (0.5, 0.5, 0.5)),
                         nonfinite=kw.get("nonfinite", False)) for i, v in enumerate(losses)]
 
 
-GOOD = [0.69, 0.60, 0.52, 0.47, 0.44, 0.42, 0.41, 0.405]
+# a receiver that learns: the loss falls fast, then settles (20 epochs, as BTTackler's runs)
+GOOD = [0.69 * (0.55 + 0.45 * math.exp(-k / 3)) for k in range(20)]
 
 
-def test_a_healthy_learning_curve_is_not_diagnosed():
+def test_a_healthy_learning_curve_is_never_diagnosed():
     for k in range(1, len(GOOD) + 1):
         assert diagnose(curve(GOOD[:k], total=len(GOOD))) == []
 
@@ -47,76 +52,138 @@ def test_nan_loss_or_gradient_is_diagnosed_even_when_protected():
     assert nonfinite(curve([0.7, math.nan]), CFG)
     assert nonfinite(curve([0.7, 0.6], grads=(1e-3, math.inf)), CFG)
     assert nonfinite(curve([0.7, 0.6], nonfinite=True), CFG)
-    assert diagnose(curve([0.7, math.nan]), protected=True)
+    assert diagnose(curve([0.7, math.nan]), protected=True)[0].startswith("EG: NaN")
     assert nonfinite(curve(GOOD), CFG) is None
 
 
 def test_exploding_gradients_by_size_and_by_layer_ratio():
     assert "median mean|grad|" in exploding_gradients(curve([0.7], grads=(2e4,) * 4), CFG)
-    # each layer's gradient 1e4 x the next one's: growing towards the input
-    assert "adjacent-layer ratio" in exploding_gradients(
-        curve([0.7], grads=(1e2, 1e-2, 1e-6, 1e-10)), CFG)
+    assert exploding_gradients(curve([0.7], grads=(5e3,) * 4), CFG) is None
+    # each tensor's gradient 1e4 x the next one's: growing towards the input
+    assert "adjacent-layer" in exploding_gradients(curve([0.7], grads=(1e2, 1e-2, 1e-6, 1e-10)),
+                                                   CFG)
+    assert exploding_gradients(curve([0.7], grads=(1e-2, 1e-4, 1e-6, 1e-8)), CFG) is None  # 1e2
+    assert exploding_gradients(curve([0.7], grads=(1e2, 1e-2, 0.0, 1e-10)), CFG) is None  # VG's
     assert exploding_gradients(curve([0.7]), CFG) is None
     assert exploding_gradients(curve([0.7], grads=()), CFG) is None  # not measured yet
 
 
 def test_vanishing_gradients_only_in_the_first_half():
-    tiny = curve([0.7, 0.69], grads=(1e-9,) * 4)
-    assert "vanishing" in vanishing_gradients(tiny, CFG)
+    assert "median mean|grad|" in vanishing_gradients(curve([0.7, 0.69], grads=(5e-6,) * 4), CFG)
+    assert vanishing_gradients(curve([0.7, 0.69], grads=(2e-5,) * 4), CFG) is None
     assert "no gradient at all" in vanishing_gradients(
-        curve([0.7, 0.69], zeros=(0.0, 1.0, 0.0, 0.0)), CFG)
-    late = curve([0.7, 0.69], total=2, grads=(1e-9,) * 4)  # progress 1.0: converged, fine
+        curve([0.7, 0.69], grads=(1e-3, 0.0, 1e-3, 1e-3)), CFG)
+    # shrinking 1e5 x per tensor towards the input
+    assert "adjacent-layer" in vanishing_gradients(
+        curve([0.7, 0.69], grads=(1e-13, 1e-8, 1e-3, 1e2)), CFG)
+    late = curve([0.7, 0.69], total=2, grads=(5e-6,) * 4)  # second half: converged, fine
     assert vanishing_gradients(late, CFG) is None
 
 
-def test_saturated_activations_when_most_relus_are_off():
-    assert "saturated" in saturated_activations(curve(GOOD[:3], off=(0.99, 0.98, 0.97)), CFG)
-    assert saturated_activations(curve(GOOD[:3], off=(0.6, 0.5, 0.55)), CFG) is None
-    assert saturated_activations(curve(GOOD[:2], off=(0.99,) * 3), CFG) is None  # too early
+def test_dying_relu_on_the_fraction_of_exactly_zero_gradient_entries():
+    dead = (0.7, 0.6, 0.9, 0.1)  # median 0.65
+    assert "exactly 0" in dying_relu(curve(GOOD[:5], zeros=dead), CFG)
+    assert dying_relu(curve(GOOD[:5], zeros=(0.4, 0.45, 0.3, 0.9)), CFG) is None  # median 0.425
+    assert dying_relu(curve(GOOD[:4], zeros=dead), CFG) is None  # before epoch 5
+    assert dying_relu(curve(GOOD[:12], total=12, zeros=dead), CFG)  # in the second half too
 
 
-def test_loss_not_decreasing_fires_on_a_flat_curve_after_min_epochs():
-    flat = [0.700, 0.699, 0.701, 0.698]
-    assert loss_not_decreasing(curve(flat[:2]), CFG) is None  # not enough epochs yet
-    assert "not decreasing" in loss_not_decreasing(curve(flat[:3]), CFG)
-    assert loss_not_decreasing(curve(GOOD[:3]), CFG) is None
-    # only in the first half: later a flat loss is convergence
-    assert loss_not_decreasing(curve(flat, total=4), CFG) is None
+def test_stalled_early_on_a_flat_loss_history():
+    flat = [0.7, 0.70001, 0.69999, 0.7]  # CoV 1.2e-5
+    assert "SC early" in stalled_early(curve(flat[:3]), CFG)
+    assert stalled_early(curve(flat[:2]), CFG) is None  # fewer than 3 epochs
+    assert stalled_early(curve([0.7, 0.699, 0.701]), CFG) is None  # CoV 1.2e-3: it moves
+    assert stalled_early(curve(flat, total=4), CFG) is None  # second half
 
 
-def test_loss_rising_and_heavy_oscillation():
-    rising = [0.5, 0.45, 0.44, 0.5, 0.6, 0.7]
-    assert "rising" in loss_rising(curve(rising), CFG)
-    assert loss_rising(curve(GOOD), CFG) is None
-    swinging = [0.3, 0.9, 0.2, 1.0, 0.4, 1.2]
-    assert heavy_oscillation(curve(swinging, total=6), CFG)
-    assert heavy_oscillation(curve(swinging), CFG) is None  # first half: not yet
-    assert heavy_oscillation(curve(GOOD, total=8), CFG) is None
+def test_stalled_late_when_the_second_half_varies_more_than_the_first():
+    settled_then_moving = [0.50, 0.50, 0.49, 0.50, 0.45, 0.55, 0.40, 0.60]
+    assert "SC late" in stalled_late(curve(settled_then_moving, total=8), CFG)
+    assert stalled_late(curve(GOOD[:12], total=20), CFG) is None  # converging
+    assert stalled_late(curve(settled_then_moving), CFG) is None  # first half
+    assert stalled_late(curve(settled_then_moving[:5], total=5), CFG) is None  # < 6 epochs
 
 
-def test_protection_skips_the_curve_rules_only():
-    flat = curve([0.700, 0.699, 0.701])
-    assert diagnose(flat) and not diagnose(flat, protected=True)
+def test_heavy_oscillation_needs_an_upward_slope_and_a_wide_swing():
+    swinging_up = [0.3, 0.9, 0.2, 1.0, 0.4, 1.2]  # slope 0.12/epoch, CoV 0.55
+    assert "HO" in heavy_oscillation(curve(swinging_up, total=6), CFG)
+    assert heavy_oscillation(curve(swinging_up), CFG) is None  # first half: not yet
+    swinging_down = swinging_up[::-1]
+    assert heavy_oscillation(curve(swinging_down, total=6), CFG) is None
+    creeping_up = [0.40, 0.41, 0.42, 0.43, 0.44, 0.45]  # slope 0.01 but CoV 0.04
+    assert heavy_oscillation(curve(creeping_up, total=6), CFG) is None
+    assert heavy_oscillation(curve(GOOD, total=20), CFG) is None
+
+
+def test_no_more_gain_when_the_last_three_losses_are_worse_than_the_three_before():
+    rising = [0.5, 0.45, 0.44, 0.46, 0.48, 0.47]
+    assert "NMG" in no_more_gain(curve(rising), CFG)
+    assert no_more_gain(curve([0.5, 0.45, 0.44, 0.44, 0.43, 0.43]), CFG) is None
+    # BTTackler's slicing: from epoch 4, the first epoch against the next three
+    assert no_more_gain(curve([0.5, 0.6, 0.7]), CFG) is None
+    assert no_more_gain(curve([0.5, 0.6, 0.7, 0.8]), CFG)
+    assert no_more_gain(curve([0.8, 0.6, 0.7, 0.75]), CFG) is None
+
+
+def test_protection_skips_vg_dr_sc_nmg_but_not_eg_or_ho():
+    rising = curve([0.5, 0.45, 0.44, 0.46, 0.48, 0.47], grads=(5e-6,) * 4)
+    assert {d.split(":")[0] for d in diagnose(rising)} == {"VG", "NMG"}
+    assert diagnose(rising, protected=True) == []
+    swinging_up = curve([0.3, 0.9, 0.2, 1.0, 0.4, 1.2], total=6)
+    assert [d.split(":")[0] for d in diagnose(swinging_up, protected=True)] == ["HO"]
+    exploding = curve([0.5], grads=(2e4,) * 4)
+    assert diagnose(exploding, protected=True)
+
+
+def test_thresholds_scale_with_the_epochs_of_a_run():
+    assert DiagnosisConfig.for_epochs(20) == DiagnosisConfig()  # BTTackler's own
+    ten = DiagnosisConfig.for_epochs(10)
+    assert (ten.dr_min_epochs, ten.sc_min_epochs, ten.window) == (3, 2, 4)
+    assert ten.osc_slope == pytest.approx(0.02)
+    forty = DiagnosisConfig.for_epochs(40, min_grad=1e-6)
+    assert (forty.dr_min_epochs, forty.sc_min_epochs, forty.window) == (10, 6, 12)
+    assert forty.osc_slope == pytest.approx(0.005) and forty.min_grad == 1e-6
+    assert forty.max_grad == CFG.max_grad and forty.min_loss_cov == CFG.min_loss_cov
+    with pytest.raises(ValueError, match="epochs=0"):
+        DiagnosisConfig.for_epochs(0)
 
 
 def test_diagnosis_config_rejects_bad_thresholds():
-    with pytest.raises(ValueError, match="DiagnosisConfig.min_loss_drop"):
-        DiagnosisConfig(min_loss_drop=1.5)
-    with pytest.raises(ValueError, match="DiagnosisConfig.min_epochs"):
-        DiagnosisConfig(min_epochs=0)
+    with pytest.raises(ValueError, match="DiagnosisConfig.max_zero_grad"):
+        DiagnosisConfig(max_zero_grad=1.5)
+    with pytest.raises(ValueError, match="DiagnosisConfig.window"):
+        DiagnosisConfig(window=3)
+    with pytest.raises(ValueError, match="DiagnosisConfig.protect_percent"):
+        DiagnosisConfig(protect_percent=0)
 
 
-def _study_with(histories):
-    """Run one trial per history through the pruner; return (study, pruner, pruned flags)."""
-    pruner = DiagnosisPruner(DiagnosisConfig(protect_min_trials=2))
+def test_top_percentile_matches_numpy():
+    rng = random.Random(3)
+    for n in (1, 2, 10, 11, 37):
+        others = [rng.random() for _ in range(n)]
+        cut = float(np.percentile(others, 10))
+        assert is_top(cut - 1e-12, others, 10) and not is_top(cut + 1e-9, others, 10)
+
+
+def _study_with(histories, min_trials=2, shared=False, watch=False):
+    """Run one trial per history through the pruner, the history given as the user attribute
+    or by `watch`; return (study, pruner, pruned flags)."""
+    pruner = DiagnosisPruner(DiagnosisConfig(protect_min_trials=min_trials),
+                             shared_storage=shared)
     study = optuna.create_study(direction="maximize", pruner=pruner)
     pruned = []
     for h in histories:
         trial = study.ask()
+        seen = []
+        if watch:
+            pruner.watch(trial.number, seen)
         flag = False
         for k, e in enumerate(h, start=1):
             trial.report(1 - e.loss / math.log(2), e.step)
-            trial.set_user_attr(HEALTH_ATTR, [x.as_dict() for x in h[:k]])
+            if watch:
+                seen.append(e)
+            else:
+                trial.set_user_attr(HEALTH_ATTR, [x.as_dict() for x in h[:k]])
             if trial.should_prune():
                 flag = True
                 break
@@ -126,23 +193,32 @@ def _study_with(histories):
     return study, pruner, pruned
 
 
-def test_pruner_prunes_a_flat_trial_and_records_why():
-    study, pruner, pruned = _study_with([curve(GOOD), curve([0.70, 0.70, 0.70, 0.70])])
+def test_pruner_prunes_a_trial_whose_loss_rises_and_records_why():
+    study, pruner, pruned = _study_with([curve(GOOD), curve([0.60, 0.65, 0.70, 0.75, 0.8])])
     assert pruned == [False, True]
-    assert pruner.diagnoses[1][0].startswith("loss not decreasing")
+    assert pruner.diagnoses[1][0].startswith("NMG")
+    assert study.trials[1].intermediate_values.keys() == {1, 2, 3, 4}  # stopped at epoch 4
     assert 0 not in pruner.diagnoses and study.trials[1].state.name == "PRUNED"
 
 
-def test_pruner_protects_a_trial_that_beats_the_others():
-    # two flat-ish trials first; the third is as flat in relative terms but far better than
-    # both at every step, so protection keeps it
-    flat_hi = curve([0.70, 0.70, 0.70])
-    flat_lo = curve([0.30, 0.299, 0.298])
-    _, pruner, pruned = _study_with([flat_hi, flat_hi, flat_lo])
-    assert pruned == [True, True, False]
+def test_pruner_protects_a_trial_among_the_best_at_the_same_epoch():
+    # the third trial's loss rises as the others' do, but it is far below theirs at every
+    # epoch, so protection keeps it; with too few others to compare, it is pruned
+    rising_hi = curve([0.60, 0.65, 0.70, 0.75, 0.8])
+    rising_lo = curve([0.30, 0.32, 0.34, 0.36, 0.38])
+    for shared in (False, True):
+        for watch in (False, True):
+            _, pruner, pruned = _study_with([rising_hi, rising_hi, rising_lo], shared=shared,
+                                            watch=watch)
+            assert pruned == [True, True, False] and pruner.protected == {2}
+    _, _, pruned = _study_with([rising_hi, rising_hi, rising_lo], min_trials=3)
+    assert pruned == [True, True, True]
+    # a middling trial is not protected
+    _, pruner, pruned = _study_with([rising_hi, rising_lo, curve([0.5, 0.52, 0.54, 0.56])])
+    assert pruned == [True, True, True] and pruner.protected == set()
 
 
-def test_monitor_reads_gradients_and_relus_and_the_hook_stops_training(tmp_path, ref_link):
+def test_monitor_reads_gradients_and_the_hook_stops_training(tmp_path, ref_link):
     cfg = TrainConfig(ref_link, (("awgn", get_scenario("awgn").channel),),
                       net={"num_channels": 8, "num_blocks": 1}, steps=12, batch_size=4,
                       epoch_steps=2, checkpoint_every=12, seed=1)
@@ -159,6 +235,8 @@ def test_monitor_reads_gradients_and_relus_and_the_hook_stops_training(tmp_path,
     assert first.grad_mean_abs == ()  # hooks attach at the first epoch's end
     for e in rest:
         assert len(e.grad_mean_abs) >= 3 and all(g > 0 for g in e.grad_mean_abs)
-        assert len(e.relu_off_frac) == 3 and all(0 < f < 1 for f in e.relu_off_frac)
+        assert len(e.grad_zero_frac) == len(e.grad_mean_abs)
+        assert all(0 <= z < 0.5 for z in e.grad_zero_frac)
     assert monitor.history[-1].progress == 0.5
+    assert [e.loss for e in monitor.history] == [r["loss"] for r in result.log]
     assert diagnose(monitor.history, protected=True) == []

@@ -1,5 +1,6 @@
 import json
 
+from dmrx.nn.diagnosis import DiagnosisConfig
 from dmrx.scenarios.cli import main
 from dmrx.scenarios.tune import SearchSpace, TuneConfig, tune
 
@@ -8,18 +9,32 @@ TINY = dict(scenarios=("awgn",), steps=30, epoch_steps=5, eval_batches=2, eval_b
 
 
 def test_tune_prunes_hopeless_trials_and_records_the_diagnosis(tmp_path):
-    # lr = 1e-7 cannot move a freshly initialised receiver in 30 steps: every trial is flat
+    # a flat-loss threshold every real curve is below: each trial is diagnosed "SC early" at
+    # the first epoch the rule may look (sc_min_epochs = 3 epochs of 5 steps)
     space = SearchSpace(lr=(1e-7, 1e-7), width=(8,), blocks=(1,), batch_size=(4,))
-    cfg = TuneConfig(trials=2, space=space, **TINY)
+    cfg = TuneConfig(trials=2, space=space, diagnosis_config=DiagnosisConfig(min_loss_cov=10.0),
+                     **TINY)
     result = tune(cfg, tmp_path, progress=False)
-    assert [t["state"] for t in result.trials] == ["pruned", "pruned"]
+    assert [t["state"] for t in result.trials] == ["stopped", "stopped"]
     for t in result.trials:
-        assert t["steps"] == 15  # min_epochs = 3 epochs of 5 steps
-        assert t["diagnosis"][0].startswith("loss not decreasing")
+        assert t["steps"] == 15
+        assert t["diagnosis"][0].startswith("SC early")
+        assert -1.0 < t["value"] < 1.0  # scored as it was when stopped, as BTTackler's trials
+        assert [step for step, _ in t["curve"]] == [5, 10, 15]
+        assert t["protected_from"] is None  # 1 other trial: too few to compare (10 needed)
+    assert 0 < result.trials[0]["finished_s"] < result.trials[1]["finished_s"]
     saved = json.loads((tmp_path / "tune.json").read_text())
-    assert saved["best"] is None and len(saved["trials"]) == 2
+    assert saved["best"]["state"] == "stopped" and len(saved["trials"]) == 2
     # rerunning the same search resumes the study: nothing left to run
     assert len(tune(cfg, tmp_path, progress=False).trials) == 2
+
+
+def test_tune_scales_bttacklers_thresholds_to_its_epochs():
+    assert TuneConfig().diagnosis_thresholds() == DiagnosisConfig()  # 300 / 15: 20 epochs
+    six = TuneConfig(**TINY).diagnosis_thresholds()
+    assert six == DiagnosisConfig.for_epochs(6) and six.window == 4
+    mine = DiagnosisConfig(window=8)
+    assert TuneConfig(diagnosis_config=mine, **TINY).diagnosis_thresholds() is mine
 
 
 def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, capsys):
