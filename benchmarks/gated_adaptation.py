@@ -17,8 +17,15 @@ updates by half for at most 0.1 dB?
    the gated adapter at the nominal SNR: that offset is the gated adapter's loss in dB
    (<= 0: no loss). The slots only one of the two lost (`discordant_slots`) say how much of
    a BLER gap is chance; the BCE-based figure uses every bit.
+4. With --select-on-seeds the threshold is not given but chosen on other runs of the schedule
+   (seeds disjoint from the evaluation --seeds: other channel, noise and bit draws): every
+   --candidates threshold is swept there as in 2-3, and the one with the largest update
+   reduction whose loss (from BLER and from mean BCE) stays within --select-budget-db (the
+   goal's 0.1 dB less a margin) is then evaluated, alone, on --seeds. The choice and the
+   whole selection sweep are recorded under 'threshold_selection'.
 
     python benchmarks/gated_adaptation.py [--quick] [--data out/metadata] [--model logreg]
+    python benchmarks/gated_adaptation.py --model hicem --select-on-seeds 11,12,13
 """
 
 from __future__ import annotations
@@ -190,6 +197,16 @@ def main() -> None:
                     help="100 slots per segment, one offset, one threshold, one seed, a quick "
                          "dataset if none exists")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--select-on-seeds", default="",
+                    help="comma-separated seeds of the schedule (disjoint from --seeds) on "
+                         "which --candidates are swept and one threshold chosen "
+                         "(`select_threshold`); --seeds then evaluate that threshold only, "
+                         "written to <name>_selected.json")
+    ap.add_argument("--candidates", default="base-rate,0.06,0.08,0.1,0.12",
+                    help="thresholds tried with --select-on-seeds")
+    ap.add_argument("--select-budget-db", type=float, default=0.08,
+                    help="loss allowed on the selection seeds: the goal's 0.1 dB less a "
+                         "margin for the noise of a few seeds")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -204,9 +221,77 @@ def main() -> None:
     print("gate model:", scores, flush=True)
     rules = [v.strip() for v in args.thresholds.split(",") if v.strip()]
     rules = rules[:1] if args.quick else rules
-    thresholds = {r: scores["train"]["positive_rate"] if r == "base-rate" else float(r)
-                  for r in rules}
+    base_rate = scores["train"]["positive_rate"]
+
+    def to_threshold(r: str) -> float:
+        return base_rate if r == "base-rate" else float(r)
+
     seeds = [int(v) for v in args.seeds.split(",")][: 1 if args.quick else None]
+    selection = None
+    if args.select_on_seeds:
+        # choose the threshold on other runs of the schedule (other seeds: other channel and
+        # noise draws), then evaluate it once on --seeds
+        sel_seeds = [int(v) for v in args.select_on_seeds.split(",")][: 1 if args.quick
+                                                                          else None]
+        if set(sel_seeds) & set(seeds):
+            raise SystemExit(f"--select-on-seeds {sel_seeds} overlaps --seeds {seeds}")
+        cands = [v.strip() for v in args.candidates.split(",") if v.strip()]
+        cand_t = {r: to_threshold(r) for r in cands}
+        print(f"selecting a threshold among {cand_t} on seeds {sel_seeds} ...", flush=True)
+        sweep_sel = sweep(sel_seeds, args, cand_t, model, data)
+        chosen, table = select_threshold(sweep_sel, cand_t, args.select_budget_db)
+        selection = {"seeds": sel_seeds, "candidates": cand_t,
+                     "budget_db": args.select_budget_db,
+                     "rule": "the candidate with the largest update reduction whose loss on "
+                             "the selection seeds, from BLER and from mean BCE, is at most "
+                             "budget_db (the goal's 0.1 dB less a margin); none: the "
+                             "pre-declared base rate",
+                     "per_candidate": table, "chosen": chosen,
+                     "always": {k: sweep_sel["receivers"]["always"][k]
+                                for k in ("updates", "bler", "mean_bce")},
+                     "always_adapt_snr_curve": sweep_sel["curve"]}
+        print("selection:", table, "chosen:", chosen, flush=True)
+        thresholds = {f"selected({chosen})": to_threshold(chosen)}
+    else:
+        thresholds = {r: to_threshold(r) for r in rules}
+    ev = sweep(seeds, args, thresholds, model, data)
+    out, curve, gates, runs = ev["receivers"], ev["curve"], ev["gates"], ev["runs"]
+    met = [n for n in gates if out[n]["goal_met"]]
+    name = "gated_adaptation" if args.model == "logreg" else f"gated_adaptation_{args.model}"
+    if args.select_on_seeds:
+        name += "_selected"
+    if args.quick:
+        name += "-quick"
+    write(name, {
+        "benchmark": "gated_adaptation",
+        "setup": {"checkpoint": args.checkpoint, "schedule": runs[0]["schedule"],
+                  "variant": args.variant, "data": str(data), "model": args.model,
+                  "features": list(FEATURES), "thresholds": thresholds,
+                  "smoothing": args.smoothing, "offsets_db": [c["offset_db"]
+                                                              for c in curve[1:]],
+                  "seeds": seeds, "quick": args.quick},
+        "goal": "at least 50% fewer updates than always-adapt for at most 0.1 dB loss "
+                "(loss from the BLER curve of always-adapt vs SNR offset, seeds pooled)",
+        "threshold_selection": selection,
+        "gate_model_scores": scores,
+        "receivers": out,
+        "always_adapt_snr_curve": curve,
+        "summary": {n: {"updates": out[n]["updates"],
+                        "updates_reduction": round(out[n]["updates_reduction"], 3),
+                        "bler": out[n]["bler"], "loss_db": out[n]["loss_db"],
+                        "discordant_slots": out[n]["discordant_slots"]}
+                    for n in gates} | {"always": {"updates": out["always"]["updates"],
+                                                  "bler": out["always"]["bler"]},
+                                       "static": {"bler": out["static"]["bler"]}},
+        "goal_met_by": met,
+        "goal_met": bool(met),
+        "elapsed_s": round(time.perf_counter() - t_start, 1),
+    })
+
+
+def sweep(seeds: list[int], args, thresholds: dict, model, data: Path) -> dict:
+    """static, always-adapt and one gated adapter per threshold on `seeds` (one worker each),
+    pooled, with each gate's update reduction and loss in dB against always-adapt."""
     if len(seeds) == 1:
         runs = [run_seed(seeds[0], args, thresholds, model)]
     else:
@@ -239,31 +324,26 @@ def main() -> None:
         r["val_operating_point"] = val_operating_point(model, data, t)
         r["goal_met"] = (r["updates_reduction"] >= 0.5 and r["loss_db"]["from_bler"]
                          is not None and r["loss_db"]["from_bler"] <= 0.1)
-    met = [n for n in gates if out[n]["goal_met"]]
-    write("gated_adaptation" if args.model == "logreg" else f"gated_adaptation_{args.model}", {
-        "benchmark": "gated_adaptation",
-        "setup": {"checkpoint": args.checkpoint, "schedule": runs[0]["schedule"],
-                  "variant": args.variant, "data": str(data), "model": args.model,
-                  "features": list(FEATURES), "thresholds": thresholds,
-                  "smoothing": args.smoothing, "offsets_db": offsets[1:], "seeds": seeds,
-                  "quick": args.quick},
-        "goal": "at least 50% fewer updates than always-adapt for at most 0.1 dB loss "
-                "(loss from the BLER curve of always-adapt vs SNR offset, seeds pooled)",
-        "gate_model_scores": scores,
-        "receivers": out,
-        "always_adapt_snr_curve": curve,
-        "summary": {n: {"updates": out[n]["updates"],
-                        "updates_reduction": round(out[n]["updates_reduction"], 3),
-                        "bler": out[n]["bler"], "loss_db": out[n]["loss_db"],
-                        "discordant_slots": out[n]["discordant_slots"]}
-                    for n in gates} | {"always": {"updates": out["always"]["updates"],
-                                                  "bler": out["always"]["bler"]},
-                                       "static": {"bler": out["static"]["bler"]}},
-        "goal_met_by": met,
-        "goal_met": bool(met),
-        "elapsed_s": round(time.perf_counter() - t_start, 1),
-    })
+    return {"receivers": out, "curve": curve, "gates": gates, "runs": runs}
 
+
+def select_threshold(result: dict, candidates: dict, budget_db: float) -> tuple[str, list]:
+    """The candidate (by rule name) with the largest update reduction whose loss, from BLER
+    and from mean BCE, is known and at most `budget_db`; 'base-rate' (or the first candidate)
+    when none is. :return: (rule, per-candidate table)"""
+    table, ok = [], []
+    for rule, t in candidates.items():
+        r = result["receivers"][f"gated@{rule}"]
+        losses = [r["loss_db"]["from_bler"], r["loss_db"]["from_mean_bce"]]
+        within = all(v is not None and v <= budget_db for v in losses)
+        table.append({"rule": rule, "threshold": t, "updates": r["updates"],
+                      "updates_reduction": r["updates_reduction"], "bler": r["bler"],
+                      "loss_db": r["loss_db"], "within_budget": within})
+        if within:
+            ok.append((r["updates_reduction"], rule))
+    if ok:
+        return max(ok)[1], table
+    return ("base-rate" if "base-rate" in candidates else next(iter(candidates))), table
 
 if __name__ == "__main__":
     main()

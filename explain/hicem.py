@@ -40,7 +40,11 @@ Deviations, and why:
 - Concept Splitting may filter on the true labels instead of the prediction (pass C).
 
 Also `explain(X)`: per row the predicted concepts and the effect on P(1) of setting each top
-concept to 1 rather than 0 (what an operator's intervention would move).
+concept to 1 rather than 0 (what an operator's intervention would move);
+`intervention_order(X)`: which concepts to ask an expert about first, most uncertain prediction
+first (`uncertainty_order`, the UCP criterion of Shin et al., ICML 2023); and, optionally
+(`int_task_weight`), IntCEM's intervention-aware task loss (Espinosa Zarlenga et al., ICLR
+2024) with uniformly sized random interventions in place of its learned policy.
 """
 
 from __future__ import annotations
@@ -155,6 +159,21 @@ class _HiCEMNet(nn.Module):
         return self.head(bottleneck.flatten(1)).squeeze(-1), probs, bottleneck
 
 
+def uncertainty_order(p) -> np.ndarray:
+    """Intervention order by concept uncertainty: per row, concepts sorted by |p - 0.5|
+    ascending (the prediction closest to a coin flip first; ties keep the column order). This
+    is the UCP criterion of Shin et al., "A closer look at the intervention procedure of concept
+    bottleneck models", ICML 2023, and the uncertainty policy of the CEM/IntCEM code.
+
+    :param p: [n, K] predicted concept probabilities
+    :return: [n, K] int64 column indices"""
+    p = np.asarray(p, np.float64)
+    if p.ndim != 2 or np.isnan(p).any():
+        raise ValueError(f"uncertainty_order needs [n, K] probabilities without NaN, got "
+                         f"shape {p.shape}")
+    return np.argsort(np.abs(p - 0.5), axis=1, kind="stable").astype(np.int64)
+
+
 @dataclasses.dataclass(frozen=True)
 class ConceptSplit:
     """What Concept Splitting found in one concept's embeddings.
@@ -226,6 +245,9 @@ class HiCEM:
     :param concept_weight: alpha (the HiCEM configs use 10)
     :param p_int: RandInt probability (0.25 in both papers)
     :param intervene_with: "embedding" (papers) or "anchor" (see the module docstring)
+    :param int_task_weight: weight of an extra task loss under interventions on a uniformly
+        sized random subset of the top concepts per row (IntCEM's intervention-aware task loss,
+        without its learned policy); 0: off, the papers' RandInt only
     :param epochs: at most this many; with validation rows the best epoch is kept and training
         stops after `patience` epochs without improvement
     """
@@ -234,7 +256,8 @@ class HiCEM:
                  emb_size: int = 16, hidden: Sequence[int] = (64,), head_hidden: int = 128,
                  concept_weight: float = 10.0, p_int: float = 0.25, lr: float = 1e-3,
                  batch_size: int = 256, epochs: int = 100, patience: int = 10,
-                 intervene_with: str = "embedding", feature_names: Sequence[str] | None = None):
+                 intervene_with: str = "embedding", feature_names: Sequence[str] | None = None,
+                 int_task_weight: float = 0.0):
         if concepts is None:
             from dmrx.explain.metadata import CONCEPTS as concepts
         self.concepts = list(concepts)
@@ -243,7 +266,7 @@ class HiCEM:
         self.emb_size, self.hidden, self.head_hidden = emb_size, tuple(hidden), head_hidden
         self.concept_weight, self.p_int, self.lr = concept_weight, p_int, lr
         self.batch_size, self.epochs, self.patience = batch_size, epochs, patience
-        self.intervene_with = intervene_with
+        self.intervene_with, self.int_task_weight = intervene_with, float(int_task_weight)
         self.feature_names = None if feature_names is None else list(feature_names)
         self._structure()
 
@@ -255,6 +278,9 @@ class HiCEM:
                              f"one of {INTERVENE_WITH}")
         if not 0 <= self.p_int <= 1:
             raise ValueError(f"HiCEM.p_int={self.p_int!r} is not allowed: in [0, 1]")
+        if not self.int_task_weight >= 0:
+            raise ValueError(f"HiCEM.int_task_weight={self.int_task_weight!r} is not allowed: "
+                             ">= 0")
         subs, names = [], []
         for top, spec in self.hierarchy.items():
             if top not in self.concepts:
@@ -331,6 +357,19 @@ class HiCEM:
                 loss = F.binary_cross_entropy_with_logits(logit, yt[idx])
                 loss = loss + self.concept_weight * F.binary_cross_entropy(
                     probs.clamp(1e-6, 1 - 1e-6), ci)
+                if self.int_task_weight:
+                    # intervention-aware task loss (IntCEM's aim, without its learned policy):
+                    # per row a uniformly sized random subset of the top concepts set to
+                    # the truth, so every number of interventions is trained for
+                    m_ = len(idx)
+                    size = torch.randint(0, k_top + 1, (m_, 1), generator=g)
+                    rank = torch.rand(m_, k_top, generator=g).argsort(1).argsort(1)
+                    top2 = torch.where(rank < size, ci[:, :k_top],
+                                       torch.full_like(ci[:, :k_top], torch.nan))
+                    sub2 = torch.full_like(ci[:, k_top:], torch.nan)
+                    logit2, _, _ = net(x[idx], top2, sub2)
+                    loss = loss + self.int_task_weight * F.binary_cross_entropy_with_logits(
+                        logit2, yt[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -463,6 +502,14 @@ class HiCEM:
                 influence=tuple((self.concepts[j], float(eff[i, j])) for j in order)))
         return out
 
+    def intervention_order(self, X) -> np.ndarray:
+        """Per row, the top concepts in the order an expert should be asked about them: most
+        uncertain prediction first (`uncertainty_order` of `predict_concepts`).
+
+        :param X: [n, features]
+        :return: [n, K] int64 indices into `concepts`"""
+        return uncertainty_order(self.predict_concepts(X)[:, :len(self.concepts)])
+
     def predict_proba_from_concepts(self, C) -> np.ndarray:
         """The concept-only classifier: the label head on c a+ + (1 - c) a-, no input row.
 
@@ -536,7 +583,7 @@ class HiCEM:
     # --- persistence -------------------------------------------------------------------------
 
     _HYPER = ("emb_size", "hidden", "head_hidden", "concept_weight", "p_int", "lr",
-              "batch_size", "epochs", "patience", "intervene_with")
+              "batch_size", "epochs", "patience", "intervene_with", "int_task_weight")
 
     def save(self, path: str | Path) -> Path:
         """Write a safetensors + JSON model directory (atomic files)."""

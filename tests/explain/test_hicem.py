@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from dmrx.explain.hicem import HiCEM
+from dmrx.explain.hicem import HiCEM, uncertainty_order
 
 CONCEPTS = ["low_snr", "high_mobility", "jammed"]
 
@@ -76,6 +76,35 @@ def test_interventions_raise_task_accuracy_monotonically(cem):
     e = cem.explain(Xt[0], top_k=3)[0]
     assert len(e.influence) == 3 and all(d > 0 for _, d in e.influence)
     assert "low_snr" in str(e)
+
+
+def test_uncertainty_order_asks_about_the_most_uncertain_concept_first(cem):
+    p = np.array([[0.9, 0.45, 0.2],    # 0.45 is closest to a coin flip, then 0.2, then 0.9
+                  [0.5, 0.875, 0.125],  # 0.5 first; 0.875 and 0.125 tie: column order
+                  [0.25, 0.75, 0.625]])  # 0.625, then 0.25 / 0.75 tie
+    np.testing.assert_array_equal(uncertainty_order(p), [[1, 2, 0], [0, 1, 2], [2, 0, 1]])
+    Xt, _, _, _ = _table(100, 12)
+    order = cem.intervention_order(Xt)
+    pc = cem.predict_concepts(Xt)
+    assert order.shape == (100, 3)
+    first = np.abs(pc[np.arange(100), order[:, 0]] - 0.5)
+    assert np.all(first <= np.abs(pc - 0.5).min(1) + 1e-12)
+    with pytest.raises(ValueError, match="NaN"):
+        uncertainty_order([[0.1, np.nan]])
+
+
+def test_intervention_aware_task_loss_is_trained_and_kept(tmp_path):
+    X, C, y, _ = _table(600, 13)
+    plain = HiCEM(CONCEPTS, epochs=4).fit(X, C, y, seed=0)
+    aware = HiCEM(CONCEPTS, epochs=4, int_task_weight=1.0).fit(X, C, y, seed=0)
+    assert not np.array_equal(plain.predict_proba(X), aware.predict_proba(X))
+    aware.save(tmp_path / "a")
+    back = HiCEM.load(tmp_path / "a")
+    assert back.int_task_weight == 1.0
+    np.testing.assert_array_equal(back.predict_proba(X, {"jammed": 1}),
+                                  aware.predict_proba(X, {"jammed": 1}))
+    with pytest.raises(ValueError, match="int_task_weight"):
+        HiCEM(CONCEPTS, int_task_weight=-1)
 
 
 def test_concept_splitting_finds_two_separated_clusters():
