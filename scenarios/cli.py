@@ -10,6 +10,7 @@ from dmrx.explain.run import explain_checkpoint
 from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
 from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant
 from dmrx.nn.calibrate import calibrate_checkpoint
+from dmrx.nn.diagnosis import DiagnosisConfig
 from dmrx.quant import SCHEMES, QATConfig, QuantizeConfig, quantize_checkpoint
 from dmrx.robust.attacks import ATTACKS, check_attack, parse_psr_db
 from dmrx.robust.evaluate import evaluate as evaluate_robustness
@@ -241,6 +242,9 @@ def _parser() -> argparse.ArgumentParser:
                    "thresholds are for 20 epochs per trial and scaled to other counts)")
     u.add_argument("--sampler", default="tpe", choices=list(SAMPLERS))
     u.add_argument("--no-diagnosis", action="store_true", help="never prune a trial")
+    u.add_argument("--passive-loss-drop", type=float, default=0.0,
+                   help="also stop a trial whose loss fell less than this fraction below its "
+                   "first epoch's by 3/20 of the run (dmrx's PL rule; 0: BTTackler's rules only)")
     u.add_argument("--seed", type=_nonneg_int, default=0)
     u.add_argument("--out", required=True, help="study directory (resumed if it exists)")
     u.add_argument("--no-progress", action="store_true")
@@ -500,7 +504,10 @@ def _tune(args: argparse.Namespace) -> int:
                                                      if s.strip()),
                      receiver=args.receiver, snr_db=snr, trials=args.trials, steps=args.steps,
                      epoch_steps=args.epoch_steps, seed=args.seed,
-                     diagnosis=not args.no_diagnosis, sampler=args.sampler)
+                     diagnosis=not args.no_diagnosis, sampler=args.sampler,
+                     diagnosis_config=None if not args.passive_loss_drop else
+                     DiagnosisConfig.for_epochs(max(1, args.steps // args.epoch_steps),
+                                                min_loss_drop=args.passive_loss_drop))
     result = tune(cfg, args.out, progress=not args.no_progress)
     print(result.table())
     best = result.best

@@ -19,6 +19,7 @@ from dmrx.nn.diagnosis import (
     is_top,
     no_more_gain,
     nonfinite,
+    passive_loss,
     stalled_early,
     stalled_late,
     vanishing_gradients,
@@ -96,6 +97,20 @@ def test_stalled_early_on_a_flat_loss_history():
     assert stalled_early(curve(flat, total=4), CFG) is None  # second half
 
 
+def test_passive_loss_when_the_loss_has_barely_moved_in_the_first_half():
+    pl = DiagnosisConfig(min_loss_drop=0.02)
+    creeping = [0.700, 0.697, 0.694, 0.691, 0.688]  # smooth, 1.3 % down after 5 epochs
+    assert stalled_early(curve(creeping), CFG) is None  # BTTackler's flat test misses it
+    assert passive_loss(curve(creeping), CFG) is None  # PL is opt-in
+    assert "PL" in passive_loss(curve(creeping[:3]), pl)
+    assert passive_loss(curve(creeping[:2]), pl) is None  # fewer than 3 epochs
+    assert passive_loss(curve([0.70, 0.69, 0.68]), pl) is None  # 2.9 % down: it learns
+    assert passive_loss(curve(creeping, total=5), pl) is None  # second half
+    assert passive_loss(curve(creeping), DiagnosisConfig(min_loss_drop=0.01)) is None
+    assert diagnose(curve(creeping), pl, protected=True) == []  # a protected rule
+    assert [d.split(":")[0] for d in diagnose(curve(creeping), pl)] == ["PL"]
+
+
 def test_stalled_late_when_the_second_half_varies_more_than_the_first():
     settled_then_moving = [0.50, 0.50, 0.49, 0.50, 0.45, 0.55, 0.40, 0.60]
     assert "SC late" in stalled_late(curve(settled_then_moving, total=8), CFG)
@@ -153,6 +168,8 @@ def test_diagnosis_config_rejects_bad_thresholds():
         DiagnosisConfig(max_zero_grad=1.5)
     with pytest.raises(ValueError, match="DiagnosisConfig.window"):
         DiagnosisConfig(window=3)
+    with pytest.raises(ValueError, match="DiagnosisConfig.min_loss_drop"):
+        DiagnosisConfig(min_loss_drop=1.0)
     with pytest.raises(ValueError, match="DiagnosisConfig.protect_percent"):
         DiagnosisConfig(protect_percent=0)
 
@@ -194,7 +211,7 @@ def _study_with(histories, min_trials=2, shared=False, watch=False):
 
 
 def test_pruner_prunes_a_trial_whose_loss_rises_and_records_why():
-    study, pruner, pruned = _study_with([curve(GOOD), curve([0.60, 0.65, 0.70, 0.75, 0.8])])
+    study, pruner, pruned = _study_with([curve(GOOD), curve([0.60, 0.50, 0.65, 0.70, 0.8])])
     assert pruned == [False, True]
     assert pruner.diagnoses[1][0].startswith("NMG")
     assert study.trials[1].intermediate_values.keys() == {1, 2, 3, 4}  # stopped at epoch 4

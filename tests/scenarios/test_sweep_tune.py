@@ -46,3 +46,6 @@ def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, cap
     assert main(["tune", "--scenario", "awgn", "--steps", "7", "--epoch-steps", "5",
                  "--out", str(tmp_path / "x")]) == 2
     assert "TuneConfig.steps=7" in capsys.readouterr().err
+    assert main(["tune", "--scenario", "awgn", "--steps", "10", "--epoch-steps", "5",
+                 "--passive-loss-drop", "1.5", "--out", str(tmp_path / "y")]) == 2
+    assert "DiagnosisConfig.min_loss_drop=1.5" in capsys.readouterr().err
