@@ -115,7 +115,7 @@ def test_cli(tmp_path, capsys):
     assert "error" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("variant", ["pgd", "s2o", "s2o-dmrs-long"])
+@pytest.mark.parametrize("variant", ["pgd", "s2o", "s2o-dmrs-long", "s2o-dmrs-25"])
 def test_shipped_calibrated_receivers_are_their_sources_scaled(variant, ref_link):
     """checkpoints/robust-<v>-cal (checkpoints/train_robust.sh) is robust-<v> with its LLRs
     times the recorded scale, and S2O / PGD-AT receivers are under-confident (scale > 1)."""
