@@ -18,21 +18,11 @@ import torch
 from _common import write
 
 from dmrx.nn import load_receiver
+from dmrx.nn.calibrate import fold_llr_scale
 from dmrx.robust.evaluate import evaluate
 from dmrx.scenarios import get_link, get_scenario, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class ScaledLLR(torch.nn.Module):
-    """`receiver(y, no) * scale`: the same decisions, LLR magnitudes scaled."""
-
-    def __init__(self, receiver: torch.nn.Module, scale: float):
-        super().__init__()
-        self.receiver, self.scale = receiver, scale
-
-    def forward(self, y: torch.Tensor, no) -> torch.Tensor:
-        return self.scale * self.receiver(y, no)
 
 
 def main() -> None:
@@ -50,9 +40,10 @@ def main() -> None:
     link, scenario = get_link("ref-4prb"), get_scenario("tdl-c-300ns-60kmh")
     rx = {"neural": load_receiver(ROOT / "checkpoints/neural-ref-4prb", link)}
     for v in args.variants.split(","):
-        base = load_receiver(ROOT / "checkpoints" / f"robust-{v}", link)
         for a in (float(s) for s in args.scales.split(",")):
-            rx[f"robust-{v} x{a:g}"] = ScaledLLR(base, a)
+            scaled = load_receiver(ROOT / "checkpoints" / f"robust-{v}", link)
+            fold_llr_scale(scaled, a)  # the same decisions, LLR magnitudes times a
+            rx[f"robust-{v} x{a:g}"] = scaled
     snr = [float(s) for s in args.clean_snr_db.split(",")]
     clean = simulate(link, scenario, rx, snr, args.slots, batch_size=100, seed=args.seed,
                      progress=False)

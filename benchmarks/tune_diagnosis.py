@@ -30,7 +30,6 @@ from pathlib import Path
 import torch
 from _common import write
 
-from dmrx.nn.diagnosis import DiagnosisConfig
 from dmrx.scenarios.tune import SearchSpace, TuneConfig, TuneResult, tune
 
 
@@ -51,21 +50,22 @@ def _cpu_to_reach(r: TuneResult, target: float) -> float | None:
     return None
 
 
-ARMS = {"bttackler": {},                        # BTTackler's code rules (the default)
-        "bttackler+pl": {"min_loss_drop": 0.02}}  # and dmrx's opt-in passive-loss rule
+# arm -> TuneConfig.passive_loss_drop: BTTackler's code rules (the default), and those plus
+# dmrx's opt-in passive-loss rule
+ARMS = {"bttackler": 0.0, "bttackler+pl": 0.02}
 
 
-def compare(plain: tuple, diag: tuple, args: argparse.Namespace) -> dict:
-    """One diagnosed search against the search without diagnosis on the same seed."""
+def compare(plain: tuple, diag: tuple, to_best: tuple, args: argparse.Namespace) -> dict:
+    """One diagnosed search against the search without diagnosis on the same seed.
+
+    :param to_best: (wall, CPU) seconds the search without diagnosis took to its best"""
     (plain, _, cpu0), (diag, load1, cpu1) = plain, diag
-    b0, b1 = plain.best, diag.best
+    (t0, c0), b0, b1 = to_best, plain.best, diag.best
     same_best = (b0 is not None and b1 is not None and b0["number"] == b1["number"]
                  and b0["value"] == b1["value"])
     pruned = [t for t in diag.trials if t["state"] in ("stopped", "pruned")]
     t1 = _time_to_reach(diag, b0["value"]) if b0 else None
     c1 = _cpu_to_reach(diag, b0["value"]) if b0 else None
-    t0 = _time_to_reach(plain, b0["value"]) if b0 else None
-    c0 = _cpu_to_reach(plain, b0["value"]) if b0 else None
     symptoms = Counter(d.split(":")[0] for t in pruned for d in t["diagnosis"][:1])
     return {
         "elapsed_s": round(diag.elapsed_s, 1), "cpu_s": round(cpu1, 1),
@@ -97,12 +97,10 @@ def compare(plain: tuple, diag: tuple, args: argparse.Namespace) -> dict:
 
 def run_seed(seed: int, args: argparse.Namespace, space: SearchSpace, tmp: Path) -> dict:
     runs = {}
-    epochs = args.steps // args.epoch_steps
     for arm in (None, *ARMS):
         cfg = TuneConfig(trials=args.trials, steps=args.steps, epoch_steps=args.epoch_steps,
                          sampler="random", seed=seed, diagnosis=arm is not None, space=space,
-                         diagnosis_config=None if arm is None
-                         else DiagnosisConfig.for_epochs(epochs, **ARMS[arm]))
+                         passive_loss_drop=0.0 if arm is None else ARMS[arm])
         load, c0 = os.getloadavg()[0], time.process_time()
         r = tune(cfg, tmp / f"seed{seed}-{arm or 'none'}", progress=False)
         cpu = time.process_time() - c0
@@ -121,7 +119,7 @@ def run_seed(seed: int, args: argparse.Namespace, space: SearchSpace, tmp: Path)
                               "time_to_best_s": t0 and round(t0, 1),
                               "cpu_to_best_s": c0 and round(c0, 1),
                               "load_avg_1min_before": load0},
-        **{arm: compare(runs[None], runs[arm], args) for arm in ARMS},
+        **{arm: compare(runs[None], runs[arm], (t0, c0), args) for arm in ARMS},
         "trials_without_diagnosis": plain.trials,
     }
 
@@ -145,8 +143,9 @@ def main() -> None:
         saved = [r["time_saved_fraction"] for r in rs]
         cpu_saved = [r["cpu_saved_fraction"] for r in rs]
         arms[arm] = {
-            "diagnosis_config": vars(DiagnosisConfig.for_epochs(args.steps // args.epoch_steps,
-                                                                **ARMS[arm])),
+            "diagnosis_config": vars(TuneConfig(steps=args.steps, epoch_steps=args.epoch_steps,
+                                                passive_loss_drop=ARMS[arm])
+                                     .diagnosis_thresholds()),
             "time_saved_fraction_per_seed": saved,
             "time_saved_fraction_mean": round(statistics.fmean(saved), 3),
             "cpu_saved_fraction_per_seed": cpu_saved,

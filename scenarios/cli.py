@@ -10,7 +10,6 @@ from dmrx.explain.run import explain_checkpoint
 from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
 from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant
 from dmrx.nn.calibrate import calibrate_checkpoint
-from dmrx.nn.diagnosis import DiagnosisConfig
 from dmrx.quant import SCHEMES, QATConfig, QuantizeConfig, quantize_checkpoint
 from dmrx.robust.attacks import ATTACKS, check_attack, parse_psr_db
 from dmrx.robust.evaluate import evaluate as evaluate_robustness
@@ -505,9 +504,7 @@ def _tune(args: argparse.Namespace) -> int:
                      receiver=args.receiver, snr_db=snr, trials=args.trials, steps=args.steps,
                      epoch_steps=args.epoch_steps, seed=args.seed,
                      diagnosis=not args.no_diagnosis, sampler=args.sampler,
-                     diagnosis_config=None if not args.passive_loss_drop else
-                     DiagnosisConfig.for_epochs(max(1, args.steps // args.epoch_steps),
-                                                min_loss_drop=args.passive_loss_drop))
+                     passive_loss_drop=args.passive_loss_drop)
     result = tune(cfg, args.out, progress=not args.no_progress)
     print(result.table())
     best = result.best

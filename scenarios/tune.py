@@ -72,6 +72,8 @@ class TuneConfig:
     :param diagnosis: stop trials by `nn.diagnosis` (False: every trial trains to the end)
     :param diagnosis_config: the rules' thresholds; None: BTTackler's, scaled to this run's
         steps / epoch_steps epochs (`DiagnosisConfig.for_epochs`)
+    :param passive_loss_drop: with `diagnosis_config` None, the scaled defaults' `min_loss_drop`
+        (dmrx's opt-in PL rule; 0: BTTackler's rules only)
     :param sampler: 'tpe' or 'random' (random draws the same configurations whatever is
         pruned, which makes runs with and without diagnosis directly comparable)
     """
@@ -88,6 +90,7 @@ class TuneConfig:
     seed: int = 0
     diagnosis: bool = True
     diagnosis_config: DiagnosisConfig | None = None
+    passive_loss_drop: float = 0.0
     sampler: str = "tpe"
     space: SearchSpace = field(default_factory=SearchSpace)
 
@@ -110,13 +113,18 @@ class TuneConfig:
         if self.receiver not in ("neural", "hybrid"):
             raise ValueError(f"TuneConfig.receiver={self.receiver!r} is not allowed: 'neural' "
                              "or 'hybrid'")
+        if self.passive_loss_drop and self.diagnosis_config is not None:
+            raise ValueError("TuneConfig.passive_loss_drop is not allowed with a "
+                             "diagnosis_config: set its min_loss_drop instead")
+        self.diagnosis_thresholds()  # raises naming the DiagnosisConfig field
 
     def diagnosis_thresholds(self) -> DiagnosisConfig:
         """The diagnosis config in force: `diagnosis_config`, or BTTackler's defaults scaled to
         this run's epochs."""
         if self.diagnosis_config is not None:
             return self.diagnosis_config
-        return DiagnosisConfig.for_epochs(self.steps // self.epoch_steps)
+        return DiagnosisConfig.for_epochs(self.steps // self.epoch_steps,
+                                          min_loss_drop=self.passive_loss_drop)
 
     def study_name(self) -> str:
         text = json.dumps(dataclasses.asdict(self) | {"trials": None}, sort_keys=True)

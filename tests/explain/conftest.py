@@ -63,3 +63,14 @@ def region(ref_link):
 @pytest.fixture
 def region_rx(ref_link, region):
     return RegionReceiver(ref_link, region)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models and small batches: one torch thread is faster than two and leaves the other
+    core free. Restored afterwards, so other modules keep the root conftest's setting. Use as
+    `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

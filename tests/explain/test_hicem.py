@@ -5,7 +5,6 @@ clusters, and persistence, seeding and input checks hold."""
 
 import numpy as np
 import pytest
-import torch
 from sklearn.metrics import adjusted_rand_score
 
 from dmrx.explain.hicem import HiCEM, uncertainty_order
@@ -13,14 +12,7 @@ from dmrx.explain.hicem import HiCEM, uncertainty_order
 CONCEPTS = ["low_snr", "high_mobility", "jammed"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one torch thread is faster than two, and leaves the other core
-    free. Restored afterwards, so other test modules keep conftest's setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _table(n: int, seed: int, label: str = "concepts"):

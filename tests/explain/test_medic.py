@@ -8,15 +8,7 @@ import torch
 
 from dmrx.explain.medic import EPS, MEDIC
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These models are tiny: one torch thread is faster than two, and leaves the other core
-    free. Restored afterwards, so other test modules keep conftest's setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _task(n: int, seed: int):

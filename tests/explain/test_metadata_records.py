@@ -12,14 +12,7 @@ from dmrx.ofdm import Channel, ChannelConfig, Transmitter, seed_everything
 from dmrx.quant.adc import ADC, ADCConfig, QuantizedInput
 from dmrx.scenarios import build_receiver, get_scenario, simulate
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small batches: a second thread only contends on a shared CI core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(link, scenario, receivers, snr_db, slots=8):

@@ -115,28 +115,23 @@ def test_explanation_guided_term_gradient_matches_finite_differences(tiny):
     along = sum((g * d).sum() for g, d in zip(grads, direction, strict=True)).item()
     eps = 1e-3
 
-    def shifted(t):
+    def term_at(t, vecs):
+        """The term with the head's weights moved by t * vecs (and moved back)."""
         with torch.no_grad():
-            for p, d in zip(params, direction, strict=True):
+            for p, d in zip(params, vecs, strict=True):
                 p.add_(t * d)
         v = saliency_shift(rx, y, y_adv, no, s.c).item()
         with torch.no_grad():
-            for p, d in zip(params, direction, strict=True):
+            for p, d in zip(params, vecs, strict=True):
                 p.sub_(t * d)
         return v
 
-    fd = (shifted(eps) - shifted(-eps)) / (2 * eps)
+    fd = (term_at(eps, direction) - term_at(-eps, direction)) / (2 * eps)
     assert fd == pytest.approx(along, rel=0.05, abs=1e-4)
     assert abs(along) > 1e-4
     norm2 = sum(g.square().sum() for g in grads)
     step = 1e-2 / norm2.sqrt().item()
-    with torch.no_grad():
-        for p, g in zip(params, grads, strict=True):
-            p.sub_(step * g)
-    after = saliency_shift(rx, y, y_adv, no, s.c).item()
-    with torch.no_grad():
-        for p, g in zip(params, grads, strict=True):
-            p.add_(step * g)
+    after = term_at(-step, grads)
     assert after < term.item()
 
 

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from dmrx.nn.diagnosis import DiagnosisConfig
 from dmrx.scenarios.cli import main
 from dmrx.scenarios.tune import SearchSpace, TuneConfig, tune
@@ -35,6 +37,10 @@ def test_tune_scales_bttacklers_thresholds_to_its_epochs():
     assert six == DiagnosisConfig.for_epochs(6) and six.window == 4
     mine = DiagnosisConfig(window=8)
     assert TuneConfig(diagnosis_config=mine, **TINY).diagnosis_thresholds() is mine
+    pl = TuneConfig(passive_loss_drop=0.02, **TINY).diagnosis_thresholds()
+    assert pl == DiagnosisConfig.for_epochs(6, min_loss_drop=0.02)
+    with pytest.raises(ValueError, match="passive_loss_drop is not allowed"):
+        TuneConfig(diagnosis_config=mine, passive_loss_drop=0.02, **TINY)
 
 
 def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, capsys):
