@@ -56,6 +56,13 @@ run s2o-dmrs-25 --init checkpoints/robust-jammer-dmrs-25 --robust s2o --attack p
   --jammers dmrs --jsr-db -5:10 --jam-fraction 0.25 --s2o-weight 0.02 --clean-weight 0.75 \
   --steps 600 --lr 1e-4 --checkpoint-every 300
 
+# The same S2O stage with the PGD adversary restricted to the DMRS REs (--attack-res dmrs, same
+# -20 dB budget of the whole slot's power): adversarial training against the pilot-targeted
+# threat the DMRS jammer is a random instance of
+run s2o-dmrspgd-25 --init checkpoints/robust-jammer-dmrs-25 --robust s2o --attack pgd \
+  --attack-res dmrs --psr-db -20 --jammers dmrs --jsr-db -5:10 --jam-fraction 0.25 \
+  --s2o-weight 0.02 --clean-weight 0.75 --steps 600 --lr 1e-4 --checkpoint-every 300
+
 # S2O's soft targets (20 % of the target mass on the true bit pattern) leave the decisions right
 # but the LLRs under-confident, which costs the LDPC decoder dB. `dmrx calibrate` fits the one
 # BCE-optimal LLR scale on clean slots drawn as the receiver was trained (20 x 64 slots, seed 0)
@@ -69,3 +76,4 @@ calibrate pgd
 calibrate s2o
 calibrate s2o-dmrs-long
 calibrate s2o-dmrs-25
+calibrate s2o-dmrspgd-25

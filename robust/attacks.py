@@ -133,8 +133,22 @@ def _with_eval(receiver):
     return was
 
 
+def _support(support: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor | None:
+    """[num_ofdm_symbols, fft_size] bool -> a float mask broadcast over [batch, 1, ant, sym, sc,
+    2] (None: every RE)."""
+    if support is None:
+        return None
+    if support.shape != y.shape[-2:] or support.dtype != torch.bool:
+        raise ValueError(f"attack support must be a bool mask [num_ofdm_symbols, fft_size] = "
+                         f"{list(y.shape[-2:])}, got {support.dtype} {list(support.shape)}")
+    if not bool(support.any()):
+        raise ValueError("attack support is empty: the attacker may touch no RE")
+    return support.to(y.device, torch.float32)[..., None]
+
+
 def fgsm(receiver: Receiver, y: torch.Tensor, no: torch.Tensor | float, c: torch.Tensor,
-         psr_db: float, *, signal_power: torch.Tensor | None = None) -> torch.Tensor:
+         psr_db: float, *, signal_power: torch.Tensor | None = None,
+         support: torch.Tensor | None = None) -> torch.Tensor:
     """One L2 fast-gradient step (FGM, the L2 form of FGSM): delta = eps g / ||g|| per slot.
 
     :param y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64 clean received grid
@@ -142,23 +156,30 @@ def fgsm(receiver: Receiver, y: torch.Tensor, no: torch.Tensor | float, c: torch
     :param c: [batch, num_coded_bits] float32 true coded bits
     :param psr_db: per-slot perturbation-to-signal ratio, dB (module docstring)
     :param signal_power: [batch] float32 sum |h x|^2 per slot; None: that of `y`
+    :param support: [num_ofdm_symbols, fft_size] bool, the REs the attacker may perturb (e.g.
+        `dmrs_mask(link)`: a pilot-targeted attack); None: every RE. The budget stays PSR x
+        the whole slot's signal power, spent on these REs only
     :return: delta, same shape and dtype as y, with ||delta||^2 = PSR * signal power per slot
-    :raises ValueError: PSR out of -60..20 dB
+    :raises ValueError: PSR out of -60..20 dB, a support of the wrong shape or empty
     """
     norm = budget_norm(y, psr_db, signal_power)
+    m = _support(support, y)
     was = _with_eval(receiver)
     try:
         g = _grad(receiver, y.detach(), torch.zeros(*y.shape, 2, device=y.device), no, c)
     finally:
         if isinstance(receiver, torch.nn.Module):
             receiver.train(was)
+    if m is not None:
+        g = g * m
     return torch.view_as_complex(_to_norm(g, norm).contiguous())
 
 
 def pgd(receiver: Receiver, y: torch.Tensor, no: torch.Tensor | float, c: torch.Tensor,
         psr_db: float, *, steps: int = 10, step_size: float = 2.5,
         signal_power: torch.Tensor | None = None, random_start: bool = True,
-        generator: torch.Generator | None = None) -> torch.Tensor:
+        generator: torch.Generator | None = None,
+        support: torch.Tensor | None = None) -> torch.Tensor:
     """Projected gradient ascent on the BCE within the per-slot L2 ball (Madry et al. 2018).
 
     Each step moves `step_size * eps / steps` along the normalised gradient and projects back
@@ -169,19 +190,25 @@ def pgd(receiver: Receiver, y: torch.Tensor, no: torch.Tensor | float, c: torch.
     :param step_size: step length as a multiple of eps / steps (2.5: Madry's choice)
     :param random_start: start from a random point of the ball, drawn from `generator`
     :param generator: torch.Generator for the random start; the same seed, the same delta
+    :param support: [num_ofdm_symbols, fft_size] bool, the REs the attacker may perturb (as in
+        `fgsm`); None: every RE
     :return: delta [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64 with
-        ||delta||^2 = PSR * signal power per slot
-    :raises ValueError: PSR out of range, steps < 1
+        ||delta||^2 = PSR * signal power per slot, zero outside `support`
+    :raises ValueError: PSR out of range, steps < 1, a support of the wrong shape or empty
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"pgd steps={steps!r} is not allowed: a positive integer")
     norm = budget_norm(y, psr_db, signal_power)
+    m = _support(support, y)
     y = y.detach()
     shape = (*y.shape, 2)
     if random_start:
         d = torch.randn(shape, generator=generator).to(y.device)
         u = torch.rand(y.shape[0], generator=generator).to(y.device)
-        d = _to_norm(d, norm * u.pow(1.0 / d[0].numel()))  # uniform in the ball
+        dim = d[0].numel() if m is None else int(m.sum()) * 2 * y.shape[1] * y.shape[2]
+        if m is not None:
+            d = d * m
+        d = _to_norm(d, norm * u.pow(1.0 / dim))  # uniform in the ball (of the support)
     else:
         d = torch.zeros(shape, device=y.device)
     alpha = step_size * norm / steps
@@ -189,6 +216,8 @@ def pgd(receiver: Receiver, y: torch.Tensor, no: torch.Tensor | float, c: torch.
     try:
         for _ in range(steps):
             g = _grad(receiver, y, d, no, c)
+            if m is not None:
+                g = g * m
             d = _project_ball(d + _to_norm(g, alpha), norm)
     finally:
         if isinstance(receiver, torch.nn.Module):

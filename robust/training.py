@@ -29,17 +29,23 @@ import torch
 import torch.nn.functional as F
 
 from dmrx.ofdm import LinkConfig, field_error
+from dmrx.ofdm.dmrs import dmrs_mask
 from dmrx.robust.attacks import PSR_DB_LIMITS, fgsm, pgd, slot_power
 from dmrx.robust.jammers import JAMMER_KINDS, make_jammer
 
 METHODS = ("pgd", "s2o", "explain", "jammer")
 TRAIN_ATTACKS = ("pgd", "fgsm")
+#: where the training attack may perturb: every RE, or only the DMRS REs (a pilot-targeted
+#: adversary, the worst case of the DMRS jammer at the same power)
+ATTACK_RES = ("grid", "dmrs")
 
 @dataclass(frozen=True)
 class RobustConfig:
     """:param method: one of `METHODS`
     :param attack: 'pgd' or 'fgsm' (the perturbation trained against; None for 'jammer')
-    :param psr_db: per-slot perturbation-to-signal ratio of the attack, dB
+    :param psr_db: per-slot perturbation-to-signal ratio of the attack, dB (relative to the whole
+        slot's signal power, also when `attack_res` is 'dmrs')
+    :param attack_res: one of `ATTACK_RES`: the REs the attack may perturb
     :param attack_steps: PGD steps during training
     :param clean_weight: weight of the clean BCE in L_AT (0: Madry's pure adversarial loss)
     :param s2o_weight: weight of S2O's term: (1 - w) L_AT + w (KL_clean + KL_adv) / 2; 0.1 is
@@ -56,6 +62,7 @@ class RobustConfig:
     method: str
     attack: str | None = "pgd"
     psr_db: float = -20.0
+    attack_res: str = "grid"
     attack_steps: int = 3
     clean_weight: float = 0.5
     s2o_weight: float = 0.1
@@ -77,6 +84,8 @@ class RobustConfig:
                 raise bad("jammers", "at least one jammer kind for method 'jammer'")
         elif self.attack not in TRAIN_ATTACKS:
             raise bad("attack", f"one of {TRAIN_ATTACKS} for method {self.method!r}")
+        if self.attack_res not in ATTACK_RES:
+            raise bad("attack_res", f"one of {ATTACK_RES}")
         lo, hi = PSR_DB_LIMITS
         if isinstance(self.psr_db, bool) or not (
                 isinstance(self.psr_db, int | float) and math.isfinite(self.psr_db)
@@ -278,10 +287,12 @@ class RobustLoss:
             loss = F.binary_cross_entropy_with_logits(rx(y, no), c)
             return loss, loss
         signal = slot_power(h[:, :, :, 0, 0] * x[:, :, 0:1])
+        support = dmrs_mask(self.link) if cfg.attack_res == "dmrs" else None
         if cfg.attack == "pgd":
-            d = pgd(rx, y, no, c, cfg.psr_db, steps=cfg.attack_steps, signal_power=signal)
+            d = pgd(rx, y, no, c, cfg.psr_db, steps=cfg.attack_steps, signal_power=signal,
+                    support=support)
         else:
-            d = fgsm(rx, y, no, c, cfg.psr_db, signal_power=signal)
+            d = fgsm(rx, y, no, c, cfg.psr_db, signal_power=signal, support=support)
         rx.train()
         y_adv = (y + d).detach()
         llr_adv = rx(y_adv, no)

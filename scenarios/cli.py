@@ -113,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="--robust: the perturbation trained against (default pgd)")
     t.add_argument("--psr-db", type=float, default=-20.0,
                    help="--robust: per-slot perturbation-to-signal ratio, dB")
+    t.add_argument("--attack-res", default="grid", choices=["grid", "dmrs"],
+                   help="--robust: REs the training attack may perturb: all, or only the DMRS "
+                        "(a pilot-targeted adversary; --psr-db stays relative to the slot)")
     t.add_argument("--attack-steps", type=_positive_int, default=3, help="--robust: PGD steps")
     t.add_argument("--clean-weight", type=float, default=0.5,
                    help="--robust: weight of the clean BCE beside the adversarial one")
@@ -343,8 +346,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _robust_config(args: argparse.Namespace) -> dict | None:
     if args.robust is None:
-        if args.attack or args.jammers:
-            raise ValueError("--attack and --jammers need --robust METHOD")
+        if args.attack or args.jammers or args.attack_res != "grid":
+            raise ValueError("--attack, --attack-res and --jammers need --robust METHOD")
         return None
     lo_hi = args.jsr_db.split(":")
     try:
@@ -353,7 +356,8 @@ def _robust_config(args: argparse.Namespace) -> dict | None:
         raise ValueError(f"--jsr-db {args.jsr_db!r}: expected low:high in dB") from None
     attack = None if args.robust == "jammer" else (args.attack or "pgd")
     return RobustConfig(args.robust, attack=attack, psr_db=args.psr_db,
-                        attack_steps=args.attack_steps, clean_weight=args.clean_weight,
+                        attack_res=args.attack_res, attack_steps=args.attack_steps,
+                        clean_weight=args.clean_weight,
                         s2o_weight=args.s2o_weight, explain_weight=args.explain_weight,
                         jammers=tuple(j.strip() for j in args.jammers.split(",") if j.strip()),
                         jsr_db=jsr, jam_fraction=args.jam_fraction).as_dict()

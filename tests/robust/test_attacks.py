@@ -55,6 +55,40 @@ def test_pgd_spends_exactly_its_per_slot_budget_and_raises_the_loss(setup, psr_d
     assert (adv - clean).mean() > 3 * (rnd - clean).abs().mean()
 
 
+@pytest.mark.parametrize("attack", ["pgd", "fgsm"])
+def test_a_dmrs_targeted_attack_spends_its_budget_on_the_dmrs_only(setup, attack):
+    from dmrx.ofdm.dmrs import dmrs_mask
+
+    link, rx, s, y, no, sig = setup
+    m = dmrs_mask(link)
+    if attack == "pgd":
+        d = pgd(rx, y, no, s.c, -20.0, steps=4, signal_power=sig, support=m,
+                generator=torch.Generator().manual_seed(0))
+    else:
+        d = fgsm(rx, y, no, s.c, -20.0, signal_power=sig, support=m)
+    # the whole budget (relative to the slot's signal power), and not one RE outside the DMRS
+    assert torch.allclose(_psr_db(d, sig), torch.full((6,), -20.0), atol=1e-4)
+    assert torch.count_nonzero(d[..., ~m]) == 0
+    assert torch.count_nonzero(d[..., m]) > 0.9 * d[..., m].numel()
+    with torch.no_grad():
+        clean = attack_loss(rx, y, no, s.c, "slot")
+        adv = attack_loss(rx, y + d, no, s.c, "slot")
+        # as strong as a random perturbation of the same power on the same REs? far stronger
+        r = torch.randn_like(y) * m
+        r = r * (slot_power(d) / slot_power(r)).sqrt().reshape(-1, 1, 1, 1, 1)
+        rnd = attack_loss(rx, y + r, no, s.c, "slot")
+    assert torch.all(adv > clean)
+    assert (adv - clean).mean() > 3 * (rnd - clean).abs().mean()
+
+
+def test_an_attack_support_of_the_wrong_shape_or_empty_is_refused(setup):
+    link, rx, s, y, no, sig = setup
+    with pytest.raises(ValueError, match="support must be a bool mask"):
+        pgd(rx, y, no, s.c, -20.0, support=torch.ones(3, 3, dtype=torch.bool))
+    with pytest.raises(ValueError, match="support is empty"):
+        fgsm(rx, y, no, s.c, -20.0, support=torch.zeros(y.shape[-2:], dtype=torch.bool))
+
+
 def test_fgsm_spends_exactly_its_budget_and_raises_the_loss(setup):
     link, rx, s, y, no, sig = setup
     d = fgsm(rx, y, no, s.c, -15.0, signal_power=sig)

@@ -146,6 +146,28 @@ def test_robust_loss_is_finite_and_trains_every_weight(tiny, method):
     assert all(g is not None for g in grads)
 
 
+def test_robust_loss_attacks_only_the_dmrs_with_attack_res_dmrs(tiny, monkeypatch):
+    import dmrx.robust.training as training
+    from dmrx.ofdm.dmrs import dmrs_mask
+
+    link, rx, s, y, h, no = tiny
+    seen = []
+    real_pgd = training.pgd
+
+    def spy(*args, **kw):
+        d = real_pgd(*args, **kw)
+        seen.append(d)
+        return d
+
+    monkeypatch.setattr(training, "pgd", spy)
+    loss, _ = RobustLoss(RobustConfig("s2o", attack_steps=1, attack_res="dmrs"), link)(
+        rx, y, no, s.c, s.x, h)
+    assert torch.isfinite(loss)
+    (d,) = seen
+    m = dmrs_mask(link)
+    assert torch.count_nonzero(d[..., ~m]) == 0 and torch.count_nonzero(d[..., m]) > 0
+
+
 @pytest.mark.parametrize("kw, field", [
     ({"method": "trades"}, "method"), ({"method": "pgd", "attack": "universal"}, "attack"),
     ({"method": "pgd", "psr_db": 30.0}, "psr_db"), ({"method": "jammer", "attack": None},
@@ -153,6 +175,7 @@ def test_robust_loss_is_finite_and_trains_every_weight(tiny, method):
     ({"method": "pgd", "jammers": ("laser",)}, "jammers"),
     ({"method": "s2o", "s2o_weight": 1.5}, "s2o_weight"),
     ({"method": "pgd", "attack_steps": 0}, "attack_steps"),
+    ({"method": "pgd", "attack_res": "data"}, "attack_res"),
     ({"method": "pgd", "jsr_db": (5.0, -5.0)}, "jsr_db"),
 ])
 def test_bad_robust_config_names_the_field(kw, field):
