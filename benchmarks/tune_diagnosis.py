@@ -14,7 +14,7 @@ best trial with the same BMD rate). As in BTTackler, a stopped trial is scored a
 trained so far and still competes for the best.
 
     python benchmarks/tune_diagnosis.py [--trials 20] [--steps 120] [--epoch-steps 6]
-        [--seeds 1,2,3]
+        [--seeds 1,2,3] [--tag T]   (--tag T writes tune_diagnosis-T.json)
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--epoch-steps", type=int, default=6)
     ap.add_argument("--seeds", default="1,2,3", help="comma-separated sampler (and training) seeds")
+    ap.add_argument("--tag", default="", help="write tune_diagnosis-<tag>.json")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     torch.set_num_threads(1)  # the machine is shared; keep both runs on equal footing
@@ -162,7 +163,7 @@ def main() -> None:
             "goal_met_per_seed": [r["equal_best"] and r["time_saved_fraction"] >= 0.3
                                   for r in rs],
         }
-    write("tune_diagnosis", {
+    write("tune_diagnosis" + (f"-{args.tag}" if args.tag else ""), {
         "benchmark": "tune_diagnosis",
         "setup": {"trials": args.trials, "steps_per_trial": args.steps,
                   "epoch_steps": args.epoch_steps, "epochs_per_trial": args.steps //
