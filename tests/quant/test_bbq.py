@@ -78,3 +78,56 @@ def test_bad_bits_are_refused():
         BBQWeight(torch.randn(4, 4), 5)
     with pytest.raises(ValueError, match="scale_init='x'"):
         BBQWeight(torch.randn(4, 4), 4, scale_init="x")
+    with pytest.raises(ValueError, match="latent_init='x'"):
+        BBQWeight(torch.randn(4, 4), 4, latent_init="x")
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_nearest_latent_gives_the_trained_weights_nearest_levels(bits):
+    """A trained weight used as BBQ's latent is quantile-warped (w_hat ~ 2 Phi(w / rms) - 1);
+    the nearest latent's codes are instead the nearest levels of BBQ's own uniform grid."""
+    torch.manual_seed(10 + bits)
+    # a trained-looking weight: bell-shaped with a few large taps (heavier tails than Gaussian)
+    w = torch.randn(16, 32, 3, 3) * 0.05 * (1 + 3 * (torch.rand(16, 32, 3, 3) < 0.02))
+    q = BBQWeight(w, bits)
+    latent = q.nearest_latent(w)
+    w_hat = q(latent).detach()
+    # an independent reference: per channel (Hadamard domain), round w / step to the grid
+    n, off = 1 << bits, (1 << bits) // 2 + q.zero_point
+    wr = rotate(w, q.block).flatten(1)
+    step = q.step().detach()[:, None]
+    ref_codes = torch.round(wr / step + off).clamp(0, n - 1)
+    assert torch.equal(q.codes(latent).flatten(1), ref_codes.long())
+    torch.testing.assert_close(rotate(w_hat, q.block).flatten(1), step * (ref_codes - off),
+                               rtol=1e-5, atol=1e-6)
+
+    def err(x):
+        return float((x - w).square().sum() / w.square().sum())
+
+    # the step is the MSE-best of its clipping grid: no worse than max-abs scaling of the grid
+    amax = wr.abs().amax(1, keepdim=True) / (n - 1 - off)
+    maxabs = rotate((amax * (torch.round(wr / amax + off).clamp(0, n - 1) - off))
+                    .reshape(w.shape), q.block)
+    assert err(w_hat) <= err(maxabs) + 1e-7
+    # and better than the trained weight as its own latent (the warp); far better at 3-4 bits
+    # (at 2 bits the equiprobable thresholds 0, +-0.67 rms are close to the MSE-best ones)
+    warped = err(BBQWeight(w, bits, latent_init="float")(w).detach())
+    assert err(w_hat) < (1.0 if bits == 2 else 0.5) * warped
+
+
+def test_quantized_layer_starts_from_the_nearest_latent_unless_asked_for_the_float_one():
+    from dmrx.quant.layers import QuantConv2d
+
+    torch.manual_seed(3)
+    conv = torch.nn.Conv2d(32, 8, 3, padding=1)
+    x = torch.randn(2, 32, 6, 5)
+    y = conv(x).detach()
+    q = QuantConv2d(conv, "bbq4")
+    assert q.wq.latent_init == "nearest"
+    assert not torch.equal(q.weight, conv.weight)  # the latent is not the trained weight
+    rel = float((q(x).detach() - y).square().mean() / y.square().mean())
+    assert rel < 0.02
+    # the layer's stored codes and scales reproduce its forward value
+    tensors, meta = q.encode()
+    torch.testing.assert_close(BBQWeight.decode(tensors, meta), q.wq(q.weight).detach(),
+                               rtol=0, atol=1e-6)
