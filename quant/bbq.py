@@ -33,6 +33,7 @@ that of the trained weights' rounding); what BBQ keeps is its map, its grid and 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -53,6 +54,8 @@ SCALE_INITS = ("lsq", "paper")
 #: trained weight itself, as the paper's from-scratch training has it) or 'nearest' (a latent
 #: whose BBQ codes are the trained weight's nearest uniform levels; see `nearest_latent`)
 LATENT_INITS = ("float", "nearest")
+SCALE_FORMATS = ("fp32", "e4m3")
+E4M3_MAX = 448.0
 
 
 def hadamard(n: int) -> torch.Tensor:
@@ -99,12 +102,20 @@ class BBQWeight(nn.Module):
         (`dmrx.quant.layers.QuantConv2d`): 'nearest' (default) replaces a trained weight by
         `nearest_latent(weight)`, which also sets the scale; 'float' keeps the trained weight
         as the latent (the paper's from-scratch setting) with the `scale_init` scale
+    :param scale_format: one of `SCALE_FORMATS`: how each row's scale is stored and applied:
+        'fp32', or 'e4m3' (FP8 E4M3 relative to one float32 scale of the whole tensor, the
+        max scale / 448, as NVFP4 stores its block scales; rounded in the forward pass with a
+        straight-through gradient, so QAT sees what is stored)
     """
 
     def __init__(self, weight: torch.Tensor, bits: int, zero_point: float | None = None,
                  hadamard_limit: int = MAX_HADAMARD, scale_init: str = "lsq",
-                 latent_init: str = "nearest"):
+                 latent_init: str = "nearest", scale_format: str = "fp32"):
         super().__init__()
+        if scale_format not in SCALE_FORMATS:
+            raise ValueError(f"BBQ scale_format={scale_format!r} is not allowed: one of "
+                             f"{SCALE_FORMATS}")
+        self.scale_format = scale_format
         if bits not in BBQ_BITS:
             raise ValueError(f"BBQ bits={bits!r} is not allowed: one of {BBQ_BITS}")
         if latent_init not in LATENT_INITS:
@@ -157,15 +168,23 @@ class BBQWeight(nn.Module):
         """q = k - (n/2 + zero_point): the uniform levels the MACs use."""
         return k - (self.levels // 2 + self.zero_point)
 
+    def stored_scale(self) -> torch.Tensor:
+        """[out] the scale as stored ('e4m3': rounded, straight-through gradient)."""
+        s = self.scale
+        if self.scale_format == "fp32":
+            return s
+        g = _e4m3_global(s.detach())
+        return s + (_e4m3(s.detach() / g) * g - s).detach()
+
     def step(self) -> torch.Tensor:
-        """[out] spacing of the reconstruction levels (s / (n/2))."""
-        return self.scale / (self.levels // 2)
+        """[out] spacing of the reconstruction levels (s / (n/2), s as stored)."""
+        return self.stored_scale() / (self.levels // 2)
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         """:param w: [out, in, ...] float32 -> w_hat, same shape, differentiable (STE)"""
         u, k = self._boxes(w)
         k = k.detach() + u - u.detach()  # STE through the rounding, gradient via Phi
-        s = self.scale
+        s = self.stored_scale()
         s = s.detach() + (s - s.detach()) / math.sqrt(w.numel())  # the paper's gradient scale
         shape = (-1, *[1] * (w.dim() - 1))
         wr_hat = (s / (self.levels // 2)).reshape(shape) * self.integer_levels(k)
@@ -177,10 +196,18 @@ class BBQWeight(nn.Module):
         from dmrx.quant.mx import pack_bits
 
         k = self.codes(w).reshape(-1).to(torch.uint8)
-        tensors = {"codes": pack_bits(k, self.bits),
-                   "scales": self.scale.detach().float().contiguous()}
+        s = self.scale.detach().float()
+        if self.scale_format == "e4m3":
+            # E4M3 codes, then the float32 tensor scale as its 4 bytes: every stored bit counts
+            g = _e4m3_global(s)
+            scales = torch.cat([(s / g).to(torch.float8_e4m3fn).view(torch.uint8),
+                                g.reshape(1).view(torch.uint8)])
+        else:
+            scales = s
+        tensors = {"codes": pack_bits(k, self.bits), "scales": scales.contiguous()}
         meta = {"scheme": f"bbq{self.bits}", "shape": list(w.shape), "bits": self.bits,
-                "zero_point": self.zero_point, "hadamard_block": self.block}
+                "zero_point": self.zero_point, "hadamard_block": self.block,
+                "scale_format": self.scale_format}
         return tensors, meta
 
     @staticmethod
@@ -191,7 +218,14 @@ class BBQWeight(nn.Module):
         n = 1 << bits
         k = unpack_bits(tensors["codes"], bits, math.prod(shape)).reshape(shape).float()
         q = k - (n // 2 + float(meta["zero_point"]))
-        step = tensors["scales"].float() / (n // 2)
+        scales = tensors["scales"]
+        if meta.get("scale_format", "fp32") == "e4m3":
+            if scales.dtype != torch.uint8 or scales.numel() != shape[0] + 4:
+                raise ValueError(f"BBQ e4m3 scales: expected {shape[0] + 4} bytes, got "
+                                 f"{scales.numel()} {scales.dtype}")
+            g = scales[-4:].contiguous().view(torch.float32)
+            scales = scales[:-4].contiguous().view(torch.float8_e4m3fn).float() * g
+        step = scales.float() / (n // 2)
         wr = step.reshape(-1, *[1] * (len(shape) - 1)) * q
         return rotate(wr, int(meta["hadamard_block"]))
 
@@ -258,8 +292,99 @@ class BBQWeight(nn.Module):
         return rotate(latent.reshape(wr.shape), self.block)
 
     def bits_per_weight(self, shape: tuple[int, ...]) -> float:
-        """Code bits plus the float32 scale per output channel, per weight."""
+        """Code bits plus the scale per output channel (float32, or E4M3 and one float32 for
+        the tensor), per weight."""
+        if self.scale_format == "e4m3":
+            return self.bits + (8 * shape[0] + 32) / math.prod(shape)
         return self.bits + 32 * shape[0] / math.prod(shape)
+
+
+class BBQBlockWeight(nn.Module):
+    """BBQ with the bell fitted per block of `block_size` input channels at each kernel tap,
+    instead of per output channel: the granularity of an MX block, at MX's storage cost.
+
+    The weight [out, in, kh, kw] is viewed as rows [out * kh * kw * in / g, g] (g =
+    block_size, or `in` if it is not a multiple), and each row is one `BBQWeight` row: Hadamard
+    rotation within the row, its own RMS (the bell), equiprobable boxes, uniform levels, one
+    scale per row, stored as E4M3 with a float32 scale per tensor (4 + 8 / 32 bits per weight
+    at g = 32; MXFP4 stores 4 + 8 / 32 too). The rows are the blocks an MX dot-product unit
+    reduces (input channels), so a layer is still an integer dot product per block, scaled
+    and accumulated. The paper fits the bell per tensor or per output channel; this is the
+    same quantizer at a finer granularity, offered beside the per-channel `BBQWeight`.
+
+    :param weight: [out, in, ...] the float weight it is fitted to
+    :param bits: 2, 3 or 4
+    :param block_size: input channels per block (the paper: the whole row)
+    """
+
+    def __init__(self, weight: torch.Tensor, bits: int, block_size: int = 32,
+                 latent_init: str = "nearest"):
+        super().__init__()
+        if weight.dim() < 2:
+            raise ValueError(f"BBQ quantizes weights [out, in, ...], got {list(weight.shape)}")
+        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
+            raise ValueError(f"BBQ block_size={block_size!r} is not allowed: an integer >= 2")
+        self.block_size = block_size
+        self.group = block_size if weight.shape[1] % block_size == 0 else weight.shape[1]
+        self.inner = BBQWeight(self.rows(weight.detach()), bits, latent_init=latent_init,
+                               scale_format="e4m3")
+
+    @property
+    def bits(self) -> int:
+        return self.inner.bits
+
+    @property
+    def latent_init(self) -> str:
+        return self.inner.latent_init
+
+    @property
+    def scheme(self) -> str:
+        return f"bbq{self.bits}-g{self.block_size}"
+
+    def rows(self, w: torch.Tensor) -> torch.Tensor:
+        """[out, in, *taps] -> [out * taps * in / g, g] (input channels last, in blocks)."""
+        return w.movedim(1, -1).reshape(-1, self.group)
+
+    @staticmethod
+    def unrows(v: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+        """Inverse of `rows` for a weight of `shape`."""
+        out, cin, *taps = shape
+        return v.reshape(out, *taps, cin).movedim(-1, 1)
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        """:param w: [out, in, ...] float32 -> w_hat, same shape, differentiable (STE)"""
+        return self.unrows(self.inner(self.rows(w)), w.shape)
+
+    def codes(self, w: torch.Tensor) -> torch.Tensor:
+        """Box indices k, [rows, g] int64."""
+        return self.inner.codes(self.rows(w))
+
+    @torch.no_grad()
+    def nearest_latent(self, weight: torch.Tensor) -> torch.Tensor:
+        """`BBQWeight.nearest_latent` per block row; same shape as `weight`."""
+        return self.unrows(self.inner.nearest_latent(self.rows(weight)), weight.shape)
+
+    def encode(self, w: torch.Tensor) -> tuple[dict[str, torch.Tensor], dict]:
+        tensors, meta = self.inner.encode(self.rows(w))
+        return tensors, meta | {"scheme": self.scheme, "weight_shape": list(w.shape)}
+
+    @staticmethod
+    def decode(tensors: dict[str, torch.Tensor], meta: dict) -> torch.Tensor:
+        return BBQBlockWeight.unrows(BBQWeight.decode(tensors, meta), meta["weight_shape"])
+
+    def bits_per_weight(self, shape: tuple[int, ...]) -> float:
+        rows = math.prod(shape) // self.group
+        return self.inner.bits_per_weight((rows, self.group))
+
+
+def _e4m3_global(s: torch.Tensor) -> torch.Tensor:
+    """The float32 tensor scale that maps the largest row scale to E4M3's largest value."""
+    return (s.abs().max() / E4M3_MAX).clamp_min(1e-30).float()
+
+
+def _e4m3(x: torch.Tensor) -> torch.Tensor:
+    """Round to FP8 E4M3 (nearest even, saturating at 448) and back to float32."""
+    return x.clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn).float()
 
 
 def _ndtri(p: torch.Tensor) -> torch.Tensor:

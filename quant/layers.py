@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmrx.quant.bbq import BBQ_BITS, BBQWeight
+from dmrx.quant.bbq import BBQ_BITS, BBQBlockWeight, BBQWeight
 from dmrx.quant.formats import (
     DEFAULT_BLOCK_SIZE,
     MX_ALIASES,
@@ -34,8 +34,11 @@ from dmrx.quant.mx import (
 )
 
 UNIFORM_BITS = (4, 8)
+#: BBQ with its bell fitted per block of this many input channels ('bbq4-g32'), beside the
+#: paper's per-output-channel 'bbq4'
+BBQ_BLOCK = 32
 SCHEMES = ("fp32", *MX_FORMATS, *(f"bbq{b}" for b in BBQ_BITS),
-           *(f"int{b}" for b in UNIFORM_BITS))
+           *(f"bbq{b}-g{BBQ_BLOCK}" for b in BBQ_BITS), *(f"int{b}" for b in UNIFORM_BITS))
 #: the axis MX weight blocks run along: input channels, as the dot-product unit reduces them
 MX_WEIGHT_AXIS = 1
 
@@ -158,6 +161,9 @@ def weight_quantizer(scheme: str, weight: torch.Tensor,
         return FloatWeight()
     if scheme in MX_FORMATS:
         return MXWeight(scheme, block_size)
+    if scheme.startswith("bbq") and "-g" in scheme:
+        bits, block = scheme[3:].split("-g")
+        return BBQBlockWeight(weight, int(bits), int(block))
     if scheme.startswith("bbq"):
         return BBQWeight(weight, int(scheme[3:]))
     return UniformWeight(int(scheme[3:]))
@@ -165,6 +171,7 @@ def weight_quantizer(scheme: str, weight: torch.Tensor,
 
 DECODERS = {"fp32": FloatWeight.decode, **{f: MXWeight.decode for f in MX_FORMATS},
             **{f"bbq{b}": BBQWeight.decode for b in BBQ_BITS},
+            **{f"bbq{b}-g{BBQ_BLOCK}": BBQBlockWeight.decode for b in BBQ_BITS},
             **{f"int{b}": UniformWeight.decode for b in UNIFORM_BITS}}
 
 
@@ -195,7 +202,7 @@ class QuantConv2d(nn.Module):
         self.stride, self.padding = conv.stride, conv.padding
         self.dilation, self.groups = conv.dilation, conv.groups
         self.wq = weight_quantizer(scheme, self.weight, block_size)
-        if isinstance(self.wq, BBQWeight) and self.wq.latent_init == "nearest":
+        if isinstance(self.wq, BBQWeight | BBQBlockWeight) and self.wq.latent_init == "nearest":
             # the latent whose codes are the trained weight's nearest levels (BBQWeight)
             with torch.no_grad():
                 self.weight.copy_(self.wq.nearest_latent(self.weight))

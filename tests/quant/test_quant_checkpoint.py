@@ -40,7 +40,8 @@ def _y():
 
 
 @pytest.mark.parametrize("scheme, bits", [("mxfp4_e2m1", 4), ("mxfp6_e3m2", 6),
-                                          ("mxint8", 8), ("bbq3", 3), ("int4", 4)])
+                                          ("mxint8", 8), ("bbq3", 3), ("bbq4-g32", 4),
+                                          ("int4", 4)])
 def test_round_trip_loads_like_any_receiver(tiny, tmp_path, ref_link, scheme, bits):
     rx, _ = tiny
     q = quantize_receiver(rx, scheme).eval()
