@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ("pgd", "s2o", "explain", "jammer", "s2o-jammer", "jammer-dmrs",
             "jammer-dmrs-long", "s2o-dmrs-long", "pgd-cal", "s2o-cal", "s2o-dmrs-long-cal",
             "jammer-dmrs-25", "s2o-dmrs-25", "s2o-dmrs-25-cal", "s2o-dmrspgd-25",
-            "s2o-dmrspgd-25-cal")
+            "s2o-dmrspgd-25-cal", "pgd-dmrspgd-25-cal")
 
 
 def snr_at_bler(snr: list[float], bler: list[float], target: float = 0.1) -> float | None:

@@ -62,6 +62,10 @@ run s2o-dmrs-25 --init checkpoints/robust-jammer-dmrs-25 --robust s2o --attack p
 run s2o-dmrspgd-25 --init checkpoints/robust-jammer-dmrs-25 --robust s2o --attack pgd \
   --attack-res dmrs --psr-db -20 --jammers dmrs --jsr-db -5:10 --jam-fraction 0.25 \
   --s2o-weight 0.02 --clean-weight 0.75 --steps 600 --lr 1e-4 --checkpoint-every 300
+# ablation: the same stage without the S2O term (PGD-AT against the DMRS-targeted adversary)
+run pgd-dmrspgd-25 --init checkpoints/robust-jammer-dmrs-25 --robust pgd --attack pgd \
+  --attack-res dmrs --psr-db -20 --jammers dmrs --jsr-db -5:10 --jam-fraction 0.25 \
+  --clean-weight 0.75 --steps 600 --lr 1e-4 --checkpoint-every 300
 
 # S2O's soft targets (20 % of the target mass on the true bit pattern) leave the decisions right
 # but the LLRs under-confident, which costs the LDPC decoder dB. `dmrx calibrate` fits the one
@@ -77,3 +81,4 @@ calibrate s2o
 calibrate s2o-dmrs-long
 calibrate s2o-dmrs-25
 calibrate s2o-dmrspgd-25
+calibrate pgd-dmrspgd-25

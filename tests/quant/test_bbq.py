@@ -159,7 +159,7 @@ def test_block_bbq_boxes_are_equiprobable_and_scales_are_e4m3(bits):
     w = torch.randn(32, 64, 3, 3) * 0.05
     q = BBQBlockWeight(w, bits, latent_init="float")  # the paper's map, Gaussian latent
     # each 32-value row has its own bell: pooled over rows the levels are used equally
-    assert entropy_bits(q.codes(w), 1 << bits) >= 0.98 * bits
+    assert entropy_bits(q.codes(w), 1 << bits) >= 0.99 * bits
     # the applied scales are E4M3 numbers times one float32 per tensor
     s = q.inner.stored_scale().detach()
     g = s.abs().max() / 448
