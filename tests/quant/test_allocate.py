@@ -66,3 +66,10 @@ def test_allocate_spends_bits_where_the_loss_is_sensitive(ref_link):
         assert layer["options"]["int8"]["weight_sqnr_db"] > layer["options"]["bbq2"][
             "weight_sqnr_db"]
     assert "average" in a.table()
+
+
+def test_block_bbq_formats_form_their_own_allocation_family():
+    from dmrx.quant.allocate import FAMILIES, family_of
+
+    assert family_of("bbq3-g32") == "bbq-g32" and family_of("bbq3") == "bbq"
+    assert all(family_of(f) in ("bbq-g32", "int") for f in FAMILIES["bbq-g32"])
