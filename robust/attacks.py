@@ -312,19 +312,25 @@ def train_universal(receiver: Receiver, slots: Callable[[int], tuple], psr_db: f
 def perturb(attack: str, receiver: Receiver, y: torch.Tensor, no, c: torch.Tensor,
             psr_db: float, *, signal_power: torch.Tensor | None = None,
             universal: UniversalPerturbation | None = None, steps: int = 10,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+            generator: torch.Generator | None = None,
+            support: torch.Tensor | None = None) -> torch.Tensor:
     """The perturbed grid y + delta of one of `ATTACKS` ('universal' needs `universal`).
 
+    :param support: REs FGSM / PGD may perturb (see `pgd`); None: every RE
     :return: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
-    :raises ValueError: unknown attack, PSR out of range, 'universal' without a pattern
+    :raises ValueError: unknown attack, PSR out of range, 'universal' without a pattern or
+        with a support
     """
     check_attack(attack)
     if attack == "fgsm":
-        d = fgsm(receiver, y, no, c, psr_db, signal_power=signal_power)
+        d = fgsm(receiver, y, no, c, psr_db, signal_power=signal_power, support=support)
     elif attack == "pgd":
         d = pgd(receiver, y, no, c, psr_db, steps=steps, signal_power=signal_power,
-                generator=generator)
+                generator=generator, support=support)
     else:
+        if support is not None:
+            raise ValueError("the 'universal' perturbation spans the grid; a support applies "
+                             "to 'fgsm' and 'pgd'")
         if universal is None:
             raise ValueError("the 'universal' attack needs a trained UniversalPerturbation")
         d = universal(y, signal_power, psr_db)

@@ -28,6 +28,7 @@ from dmrx.ofdm import (
     derive_seed,
     seed_everything,
 )
+from dmrx.ofdm.dmrs import dmrs_mask
 from dmrx.robust.attacks import (
     ATTACKS,
     UniversalPerturbation,
@@ -38,6 +39,7 @@ from dmrx.robust.attacks import (
     train_universal,
 )
 from dmrx.robust.jammers import JAMMER_KINDS, make_jammer
+from dmrx.robust.training import ATTACK_RES
 from dmrx.scenarios.catalog import Scenario, make_channel
 from dmrx.scenarios.simulate import check_snr_db
 
@@ -67,10 +69,11 @@ class RobustResult:
     seed: int
     points: list[RobustPoint] = field(default_factory=list)
     elapsed_s: float = 0.0
+    attack_res: str = "grid"
 
     def as_dict(self) -> dict:
         return {"link": self.link.as_dict(), "scenario": self.scenario.as_dict(),
-                "snr_db": self.snr_db, "seed": self.seed,
+                "snr_db": self.snr_db, "seed": self.seed, "attack_res": self.attack_res,
                 "psr_convention": "per slot: sum|delta|^2 / sum|h x|^2 over all REs of the "
                                   "slot (dmrx.robust.attacks)",
                 "points": [p.as_dict() for p in self.points], "elapsed_s": self.elapsed_s}
@@ -128,7 +131,7 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
              threats: Sequence[tuple[str, float | None]], snr_db: float, num_slots: int, *,
              batch_size: int = 50, seed: int = 0, pgd_steps: int = 10,
              universal: Mapping[str, UniversalPerturbation] | None = None,
-             progress: bool = True) -> RobustResult:
+             attack_res: str = "grid", progress: bool = True) -> RobustResult:
     """BLER and mean BCE per (receiver, threat, level) on shared slots.
 
     :param receivers: name -> receiver(y, no) -> llr (classic, neural or perfect-CSI)
@@ -137,8 +140,13 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
         `dmrx.robust.JAMMER_KINDS` with its JSR (built by `make_jammer`)
     :param snr_db: Es/N0 per data RE of every point, dB
     :param universal: receiver name -> its universal perturbation (needed for 'universal')
-    :raises ValueError: bad SNR, PSR, slot count or an unknown threat
+    :param attack_res: REs FGSM / PGD may perturb: 'grid' (all) or 'dmrs' (a pilot-targeted
+        attack, the budget still relative to the whole slot's signal power)
+    :raises ValueError: bad SNR, PSR, slot count, attack_res or an unknown threat
     """
+    if attack_res not in ATTACK_RES:
+        raise ValueError(f"attack_res={attack_res!r} is not allowed: one of {ATTACK_RES}")
+    support = dmrs_mask(link) if attack_res == "dmrs" else None
     check_snr_db([snr_db])
     if isinstance(num_slots, bool) or not isinstance(num_slots, int) or num_slots < 1:
         raise ValueError(f"num_slots must be a positive integer, got {num_slots!r}")
@@ -158,7 +166,7 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
                              f"{list(ATTACKS)} or a jammer of {list(JAMMER_KINDS)}")
     tx, channel, decoder = Transmitter(link), make_channel(link, scenario), Decoder(link)
     no = 10.0 ** (-snr_db / 10.0)
-    result = RobustResult(link, scenario, float(snr_db), seed)
+    result = RobustResult(link, scenario, float(snr_db), seed, attack_res=attack_res)
     t0 = time.perf_counter()
     bar = tqdm(total=num_slots * len(attacks_or_jammers), unit="slot", disable=not progress,
                desc=f"{link.name} {scenario.name} {snr_db:g} dB")
@@ -182,7 +190,8 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
                     gen = torch.Generator().manual_seed(derive_seed(point_seed, done, i))
                     y_in = perturb(threat, f, y, no, s.c, level, signal_power=sig,
                                    universal=(universal or {}).get(name), steps=pgd_steps,
-                                   generator=gen)
+                                   generator=gen,
+                                   support=None if threat == "universal" else support)
                 with torch.no_grad():
                     llr = f(y_in, no)
                     bce[name] += F.binary_cross_entropy_with_logits(

@@ -267,6 +267,9 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--snr-db", type=float, default=12.0, help="Es/N0 per data RE, dB")
     k.add_argument("--slots", type=_positive_int, default=200, help="slots per PSR point")
     k.add_argument("--batch-size", type=_positive_int, default=50)
+    k.add_argument("--attack-res", default="grid", choices=["grid", "dmrs"],
+                   help="REs FGSM / PGD may perturb: all, or only the DMRS (the PSR stays "
+                        "relative to the whole slot)")
     k.add_argument("--steps", type=_positive_int, default=10, help="PGD steps")
     k.add_argument("--universal-iterations", type=_positive_int, default=40,
                    help="training iterations of the universal perturbation")
@@ -396,7 +399,7 @@ def _attack(args: argparse.Namespace) -> int:
     result = evaluate_robustness(link, scenario, receivers, threats, args.snr_db, args.slots,
                                  batch_size=args.batch_size, seed=args.seed,
                                  pgd_steps=args.steps, universal=universal,
-                                 progress=not args.no_progress)
+                                 attack_res=args.attack_res, progress=not args.no_progress)
     print(result.table())
     print(f"({result.elapsed_s:.1f} s)")
     if args.json:

@@ -87,6 +87,10 @@ def test_an_attack_support_of_the_wrong_shape_or_empty_is_refused(setup):
         pgd(rx, y, no, s.c, -20.0, support=torch.ones(3, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="support is empty"):
         fgsm(rx, y, no, s.c, -20.0, support=torch.zeros(y.shape[-2:], dtype=torch.bool))
+    u = UniversalPerturbation(torch.ones(1, 1, *y.shape[2:], dtype=torch.complex64), -20.0)
+    with pytest.raises(ValueError, match="universal' perturbation spans the grid"):
+        perturb("universal", rx, y, no, s.c, -20.0, universal=u,
+                support=torch.ones(y.shape[-2:], dtype=torch.bool))
 
 
 def test_fgsm_spends_exactly_its_budget_and_raises_the_loss(setup):

@@ -228,3 +228,29 @@ def test_dmrx_attack_writes_the_json_and_rejects_a_bad_psr(tmp_path, tiny, capsy
     assert main(["attack", "--checkpoint", str(tmp_path / "nrx"), "--attack", "cw",
                  "--no-progress"]) == 2
     assert "unknown attack 'cw'" in capsys.readouterr().err
+
+
+def test_evaluation_can_attack_the_dmrs_only(tiny, monkeypatch):
+    import dmrx.robust.evaluate as ev
+    from dmrx.ofdm.dmrs import dmrs_mask
+    from dmrx.robust.attacks import perturb as real_perturb
+
+    link, rx, *_ = tiny
+    deltas = []
+
+    def spy(attack, f, y, *args, **kw):
+        out = real_perturb(attack, f, y, *args, **kw)
+        deltas.append(out - y)
+        return out
+
+    monkeypatch.setattr(ev, "perturb", spy)
+    r = ev.evaluate(link, get_scenario("tdl-c-300ns-60kmh"), {"nrx": rx.eval()},
+                    [("pgd", -20.0)], 12.0, 2, batch_size=2, pgd_steps=1, attack_res="dmrs",
+                    progress=False)
+    assert r.as_dict()["attack_res"] == "dmrs"
+    m = dmrs_mask(link)
+    (d,) = deltas
+    assert torch.count_nonzero(d[..., ~m]) == 0 and torch.count_nonzero(d[..., m]) > 0
+    with pytest.raises(ValueError, match="attack_res='data' is not allowed"):
+        ev.evaluate(link, get_scenario("tdl-c-300ns-60kmh"), {"nrx": rx}, [("pgd", -20.0)],
+                    12.0, 2, attack_res="data", progress=False)
