@@ -15,12 +15,16 @@ All receivers of a sweep see the same slots; a receiver stops counting at a poin
 --max-block-errors block errors.
 
     python benchmarks/quant_bler.py [--slots 400] [--qat-steps 400]
+    python benchmarks/quant_bler.py --formats mxfp4_e2m1,int4,bbq4,bbq4-g32 --seed 2 --tag s2
+        (a subset on other slots and QAT draws: no activation, allocation or ADC rows;
+        writes quant_bler-<tag>.json)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -68,7 +72,15 @@ def main() -> None:
     ap.add_argument("--budget-bits", type=float, default=4.5)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-adc", action="store_true")
+    ap.add_argument("--formats", default=None,
+                    help="comma-separated subset of the weight formats (needs --tag)")
+    ap.add_argument("--tag", default="", help="write quant_bler-<tag>.json")
     args = ap.parse_args()
+    formats = FORMATS
+    if args.formats:
+        formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+        if not args.tag or not set(formats) <= set(FORMATS):
+            raise SystemExit(f"--formats needs --tag and formats among {FORMATS}")
     torch.set_num_threads(1)  # the machine is shared; results do not depend on threads
     link, scenario = get_link(LINK), get_scenario(SCENARIO)
     snr = parse_snr_db(args.snr_db)
@@ -80,14 +92,16 @@ def main() -> None:
     receivers = {"fp32": fp32}
     info = {"fp32": {"format": "fp32", "stage": "float", "bits_per_weight": 32.0,
                      "weight_bytes": 4 * n_conv, "model_bytes": 4 * n_params}}
-    variants = [(f, "ptq", QuantizeConfig(f)) for f in FORMATS]
-    variants.append(("mxfp8_e4m3+act", "ptq", QuantizeConfig("mxfp8_e4m3",
-                                                             act_fmt="mxfp8_e4m3")))
+    variants = [(f, "ptq", QuantizeConfig(f)) for f in formats]
+    if formats == FORMATS:
+        variants.append(("mxfp8_e4m3+act", "ptq", QuantizeConfig("mxfp8_e4m3",
+                                                                 act_fmt="mxfp8_e4m3")))
     qat_cfg = QATConfig(steps=args.qat_steps, batch_size=args.qat_batch_size, seed=args.seed)
-    variants += [(f, "qat", QuantizeConfig(f, qat=qat_cfg)) for f in FORMATS]
-    variants.append((f"alloc-mx-{args.budget_bits:g}", "qat",
-                     QuantizeConfig("mxfp4", qat=qat_cfg, allocate=True,
-                                    budget=args.budget_bits)))
+    variants += [(f, "qat", QuantizeConfig(f, qat=qat_cfg)) for f in formats]
+    if formats == FORMATS:
+        variants.append((f"alloc-mx-{args.budget_bits:g}", "qat",
+                         QuantizeConfig("mxfp4", qat=qat_cfg, allocate=True,
+                                        budget=args.budget_bits)))
     with tempfile.TemporaryDirectory() as tmp:
         for name, stage, cfg in variants:
             t = time.perf_counter()
@@ -118,7 +132,7 @@ def main() -> None:
         weights[key] = d | {"snr_db_at_bler_10pct": s, "loss_db": s - ref}
 
     adc_out = None
-    if not args.skip_adc:
+    if not args.skip_adc and formats == FORMATS:
         adc_rx = {"unquantized": fp32}
         adc_rx |= {f"adc-{b}bit": QuantizedInput(fp32, ADC(ADCConfig(bits=b)))
                    for b in ADC_BITS}
@@ -137,7 +151,7 @@ def main() -> None:
                        for name, m in adc_rx.items()}}
 
     def loss(key):
-        return weights[key]["loss_db"]
+        return weights[key]["loss_db"] if key in weights else math.nan
 
     goals = {
         "mxfp8_within_0.1db_of_fp32": {"ptq_loss_db": loss("mxfp8_e4m3/ptq"),
@@ -153,13 +167,15 @@ def main() -> None:
             # lower-noise views of the same comparison: the QAT's final training BCE, and the
             # coded BER (before decoding) summed over the SNR grid, on the very same slots
             "qat_final_bce": {k: weights[f"{k}/qat"]["qat_final_loss"]
-                              for k in ("bbq4", "bbq4-g32", "mxfp4_e2m1", "int4")},
+                              for k in ("bbq4", "bbq4-g32", "mxfp4_e2m1", "int4")
+                              if f"{k}/qat" in weights},
             "coded_ber_sum_over_snr": {k: _coded_ber_sum(r, f"{k}/qat")
-                                       for k in ("bbq4", "bbq4-g32", "mxfp4_e2m1", "int4")},
+                                       for k in ("bbq4", "bbq4-g32", "mxfp4_e2m1", "int4")
+                                       if f"{k}/qat" in weights},
             "met": min(loss("bbq4/qat"), loss("bbq4-g32/qat"))
             <= min(loss("mxfp4_e2m1/qat"), loss("int4/qat"))},
     }
-    write("quant_bler", {
+    write("quant_bler" + (f"-{args.tag}" if args.tag else ""), {
         "benchmark": "quant_bler",
         "setup": {"link": LINK, "scenario": SCENARIO, "checkpoint": args.checkpoint,
                   "snr_db": snr, "slots_per_point": args.slots,
