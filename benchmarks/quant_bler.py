@@ -183,7 +183,8 @@ def main() -> None:
                   "qat": {"steps": args.qat_steps, "batch_size": args.qat_batch_size,
                           "lr": qat_cfg.lr}, "conv_weights": n_conv, "parameters": n_params,
                   "bits_per_weight_note": "conv weights: element bits plus scales (E8M0 per "
-                  "32-block for MX, float32 per output channel for BBQ/INT); model_bytes: "
+                  "32-block for MX, float32 per output channel for BBQ/INT, E4M3 per 32-block "
+                  "and one float32 per tensor for BBQ -g32); model_bytes: "
                   "everything stored (biases and norms in float32)"},
         "goals": goals,
         "weights": weights,

@@ -7,7 +7,8 @@ has a "quant" entry:
    "bits_per_weight": ..., "weight_bytes": ..., "model_bytes": ..., ...}
 and whose model.safetensors holds, per quantized layer, `<layer>.weight.codes` (uint8, the
 element codes packed at their real bit width) and `<layer>.weight.scales` (uint8 E8M0 codes for
-MX, float32 per output channel for BBQ / INT), plus every other tensor (biases, norms) in
+MX, float32 per output channel for BBQ / INT, uint8 E4M3 codes per block followed by the
+4 bytes of one float32 tensor scale for block BBQ), plus every other tensor (biases, norms) in
 float32. `dmrx.nn.load_receiver` recognises the entry and rebuilds the receiver through
 `load_quantized_weights`, so a quantized receiver evaluates like any other.
 """
