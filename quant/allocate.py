@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from dmrx.quant.layers import (
+    BBQ_BLOCK,
     QuantConv2d,
     canonical_scheme,
     conv_layers,
@@ -33,7 +34,7 @@ from dmrx.quant.layers import (
 FAMILIES = {
     "mx": ("mxfp4_e2m1", "mxfp6_e2m3", "mxfp8_e4m3"),
     "bbq": ("bbq2", "bbq3", "bbq4", "int8"),
-    "bbq-g32": ("bbq2-g32", "bbq3-g32", "bbq4-g32", "int8"),
+    f"bbq-g{BBQ_BLOCK}": (*(f"bbq{b}-g{BBQ_BLOCK}" for b in (2, 3, 4)), "int8"),
     "int": ("int4", "int8"),
 }
 BUDGET_KINDS = ("bits", "bops")
@@ -42,8 +43,8 @@ BUDGET_KINDS = ("bits", "bops")
 def family_of(scheme: str) -> str:
     """'mxfp4' -> 'mx', 'bbq3' -> 'bbq', 'bbq3-g32' -> 'bbq-g32', 'int8' -> 'int'."""
     scheme = canonical_scheme(scheme)
-    if scheme.startswith("bbq") and scheme.endswith("-g32"):
-        return "bbq-g32"
+    if scheme.startswith("bbq") and scheme.endswith(f"-g{BBQ_BLOCK}"):
+        return f"bbq-g{BBQ_BLOCK}"
     for fam in ("mx", "bbq", "int"):
         if scheme.startswith(fam):
             return fam

@@ -38,6 +38,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from dmrx.quant.formats import element_format
+from dmrx.quant.mx import decode_elements, encode_elements, round_elements
+
 BBQ_BITS = (2, 3, 4)
 #: the paper trains from scratch with zero point -1/2 at 1-2 bits and 0 at 3-4 bits (integer
 #: levels -n/2..n/2-1, its train_bbq.sh). Fine-tuning an already trained receiver, the
@@ -55,7 +58,8 @@ SCALE_INITS = ("lsq", "paper")
 #: whose BBQ codes are the trained weight's nearest uniform levels; see `nearest_latent`)
 LATENT_INITS = ("float", "nearest")
 SCALE_FORMATS = ("fp32", "e4m3")
-E4M3_MAX = 448.0
+#: the block scales' format: OCP E4M3, coded by the MX element codec (`dmrx.quant.mx`)
+E4M3 = element_format("mxfp8_e4m3")
 
 
 def hadamard(n: int) -> torch.Tensor:
@@ -173,8 +177,8 @@ class BBQWeight(nn.Module):
         s = self.scale
         if self.scale_format == "fp32":
             return s
-        g = _e4m3_global(s.detach())
-        return s + (_e4m3(s.detach() / g) * g - s).detach()
+        q, g = _e4m3_split(s.detach())
+        return s + (q.float() * g - s).detach()
 
     def step(self) -> torch.Tensor:
         """[out] spacing of the reconstruction levels (s / (n/2), s as stored)."""
@@ -199,9 +203,8 @@ class BBQWeight(nn.Module):
         s = self.scale.detach().float()
         if self.scale_format == "e4m3":
             # E4M3 codes, then the float32 tensor scale as its 4 bytes: every stored bit counts
-            g = _e4m3_global(s)
-            scales = torch.cat([(s / g).to(torch.float8_e4m3fn).view(torch.uint8),
-                                g.reshape(1).view(torch.uint8)])
+            q, g = _e4m3_split(s)
+            scales = torch.cat([encode_elements(q, E4M3), g.reshape(1).view(torch.uint8)])
         else:
             scales = s
         tensors = {"codes": pack_bits(k, self.bits), "scales": scales.contiguous()}
@@ -224,7 +227,7 @@ class BBQWeight(nn.Module):
                 raise ValueError(f"BBQ e4m3 scales: expected {shape[0] + 4} bytes, got "
                                  f"{scales.numel()} {scales.dtype}")
             g = scales[-4:].contiguous().view(torch.float32)
-            scales = scales[:-4].contiguous().view(torch.float8_e4m3fn).float() * g
+            scales = decode_elements(scales[:-4], E4M3).float() * g
         step = scales.float() / (n // 2)
         wr = step.reshape(-1, *[1] * (len(shape) - 1)) * q
         return rotate(wr, int(meta["hadamard_block"]))
@@ -255,16 +258,19 @@ class BBQWeight(nn.Module):
         flat = wr.flatten(1)
         amax = flat.abs().amax(1, keepdim=True).clamp_min(1e-12)
         hi_level = n - 1 - off
+
+        def nearest(step: torch.Tensor) -> torch.Tensor:  # codes 0..n-1 of the nearest levels
+            return torch.round(flat / step + off).clamp(0, n - 1)
+
         best_err = torch.full_like(amax, math.inf)
         best_step = amax / hi_level
         for r in torch.linspace(0.3, 1.0, 71):
             step = amax * r / hi_level
-            err = (flat - step * (torch.round(flat / step + off).clamp(0, n - 1) - off)) \
-                .square().sum(1, keepdim=True)
+            err = (flat - step * (nearest(step) - off)).square().sum(1, keepdim=True)
             better = err < best_err
             best_err = torch.where(better, err, best_err)
             best_step = torch.where(better, step, best_step)
-        k = torch.round(flat / best_step + off).clamp(0, n - 1).long()  # [out, numel]
+        k = nearest(best_step).long()  # [out, numel]
         p = torch.nn.functional.one_hot(k, n).float().mean(1)  # [out, n] code histogram
         j = torch.arange(n, dtype=torch.float32)
         upper, ext = j >= n // 2, (j == 0) | (j == n - 1)
@@ -377,14 +383,15 @@ class BBQBlockWeight(nn.Module):
         return self.inner.bits_per_weight((rows, self.group))
 
 
-def _e4m3_global(s: torch.Tensor) -> torch.Tensor:
-    """The float32 tensor scale that maps the largest row scale to E4M3's largest value."""
-    return (s.abs().max() / E4M3_MAX).clamp_min(1e-30).float()
+def _e4m3_split(s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row scales s ~ q g: q E4M3 values (float64, nearest even, saturating) and g the float32
+    tensor scale that maps the largest row scale to E4M3's largest value.
 
-
-def _e4m3(x: torch.Tensor) -> torch.Tensor:
-    """Round to FP8 E4M3 (nearest even, saturating at 448) and back to float32."""
-    return x.clamp(-E4M3_MAX, E4M3_MAX).to(torch.float8_e4m3fn).float()
+    :param s: [rows] float32
+    :return: q [rows] float64, g 0-d float32
+    """
+    g = (s.abs().max() / E4M3.max_value).clamp_min(1e-30).float()
+    return round_elements((s / g).double(), E4M3), g
 
 
 def _ndtri(p: torch.Tensor) -> torch.Tensor:

@@ -202,8 +202,8 @@ class QuantConv2d(nn.Module):
         self.stride, self.padding = conv.stride, conv.padding
         self.dilation, self.groups = conv.dilation, conv.groups
         self.wq = weight_quantizer(scheme, self.weight, block_size)
-        if isinstance(self.wq, BBQWeight | BBQBlockWeight) and self.wq.latent_init == "nearest":
-            # the latent whose codes are the trained weight's nearest levels (BBQWeight)
+        if getattr(self.wq, "latent_init", None) == "nearest":
+            # BBQ: the latent whose codes are the trained weight's nearest levels
             with torch.no_grad():
                 self.weight.copy_(self.wq.nearest_latent(self.weight))
         self.act_fmt = None if act_fmt is None else element_format(act_fmt).name

@@ -27,8 +27,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from dmrx.ofdm import LinkConfig
+from dmrx.ofdm.dmrs import dmrs_mask
+
 ATTACKS = ("fgsm", "pgd", "universal")
 PSR_DB_LIMITS = (-60.0, 20.0)
+#: the REs FGSM / PGD may perturb: every RE, or only the DMRS REs (a pilot-targeted adversary,
+#: the worst case of the DMRS jammer at the same power)
+ATTACK_RES = ("grid", "dmrs")
 
 Receiver = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -131,6 +137,17 @@ def _with_eval(receiver):
     if isinstance(receiver, torch.nn.Module):
         receiver.eval()
     return was
+
+
+def attack_support(link: LinkConfig, attack_res: str) -> torch.Tensor | None:
+    """The `support` of `fgsm` / `pgd` for one of `ATTACK_RES` (None: every RE).
+
+    :return: [num_ofdm_symbols, fft_size] bool, or None
+    :raises ValueError: attack_res not in `ATTACK_RES`
+    """
+    if attack_res not in ATTACK_RES:
+        raise ValueError(f"attack_res={attack_res!r} is not allowed: one of {ATTACK_RES}")
+    return dmrs_mask(link) if attack_res == "dmrs" else None
 
 
 def _support(support: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor | None:

@@ -28,10 +28,10 @@ from dmrx.ofdm import (
     derive_seed,
     seed_everything,
 )
-from dmrx.ofdm.dmrs import dmrs_mask
 from dmrx.robust.attacks import (
     ATTACKS,
     UniversalPerturbation,
+    attack_support,
     check_attack,
     check_psr_db,
     perturb,
@@ -39,7 +39,6 @@ from dmrx.robust.attacks import (
     train_universal,
 )
 from dmrx.robust.jammers import JAMMER_KINDS, make_jammer
-from dmrx.robust.training import ATTACK_RES
 from dmrx.scenarios.catalog import Scenario, make_channel
 from dmrx.scenarios.simulate import check_snr_db
 
@@ -144,9 +143,7 @@ def evaluate(link: LinkConfig, scenario: Scenario, receivers: Mapping[str, Calla
         attack, the budget still relative to the whole slot's signal power)
     :raises ValueError: bad SNR, PSR, slot count, attack_res or an unknown threat
     """
-    if attack_res not in ATTACK_RES:
-        raise ValueError(f"attack_res={attack_res!r} is not allowed: one of {ATTACK_RES}")
-    support = dmrs_mask(link) if attack_res == "dmrs" else None
+    support = attack_support(link, attack_res)
     check_snr_db([snr_db])
     if isinstance(num_slots, bool) or not isinstance(num_slots, int) or num_slots < 1:
         raise ValueError(f"num_slots must be a positive integer, got {num_slots!r}")

@@ -29,15 +29,11 @@ import torch
 import torch.nn.functional as F
 
 from dmrx.ofdm import LinkConfig, field_error
-from dmrx.ofdm.dmrs import dmrs_mask
-from dmrx.robust.attacks import PSR_DB_LIMITS, fgsm, pgd, slot_power
+from dmrx.robust.attacks import ATTACK_RES, PSR_DB_LIMITS, attack_support, fgsm, pgd, slot_power
 from dmrx.robust.jammers import JAMMER_KINDS, make_jammer
 
 METHODS = ("pgd", "s2o", "explain", "jammer")
 TRAIN_ATTACKS = ("pgd", "fgsm")
-#: where the training attack may perturb: every RE, or only the DMRS REs (a pilot-targeted
-#: adversary, the worst case of the DMRS jammer at the same power)
-ATTACK_RES = ("grid", "dmrs")
 
 @dataclass(frozen=True)
 class RobustConfig:
@@ -45,7 +41,7 @@ class RobustConfig:
     :param attack: 'pgd' or 'fgsm' (the perturbation trained against; None for 'jammer')
     :param psr_db: per-slot perturbation-to-signal ratio of the attack, dB (relative to the whole
         slot's signal power, also when `attack_res` is 'dmrs')
-    :param attack_res: one of `ATTACK_RES`: the REs the attack may perturb
+    :param attack_res: one of `dmrx.robust.attacks.ATTACK_RES`: the REs the attack may perturb
     :param attack_steps: PGD steps during training
     :param clean_weight: weight of the clean BCE in L_AT (0: Madry's pure adversarial loss)
     :param s2o_weight: weight of S2O's term: (1 - w) L_AT + w (KL_clean + KL_adv) / 2; 0.1 is
@@ -256,6 +252,7 @@ class RobustLoss:
 
     def __init__(self, cfg: RobustConfig, link: LinkConfig):
         self.cfg, self.link = cfg, link
+        self.support = attack_support(link, cfg.attack_res)  # the REs the attack may touch
 
     def jam(self, y: torch.Tensor, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Pass the first `jam_fraction` of the slots through a jammer of a random kind and JSR
@@ -287,12 +284,11 @@ class RobustLoss:
             loss = F.binary_cross_entropy_with_logits(rx(y, no), c)
             return loss, loss
         signal = slot_power(h[:, :, :, 0, 0] * x[:, :, 0:1])
-        support = dmrs_mask(self.link) if cfg.attack_res == "dmrs" else None
         if cfg.attack == "pgd":
             d = pgd(rx, y, no, c, cfg.psr_db, steps=cfg.attack_steps, signal_power=signal,
-                    support=support)
+                    support=self.support)
         else:
-            d = fgsm(rx, y, no, c, cfg.psr_db, signal_power=signal, support=support)
+            d = fgsm(rx, y, no, c, cfg.psr_db, signal_power=signal, support=self.support)
         rx.train()
         y_adv = (y + d).detach()
         llr_adv = rx(y_adv, no)

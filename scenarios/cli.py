@@ -11,7 +11,7 @@ from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
 from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant
 from dmrx.nn.calibrate import calibrate_checkpoint
 from dmrx.quant import SCHEMES, QATConfig, QuantizeConfig, quantize_checkpoint
-from dmrx.robust.attacks import ATTACKS, check_attack, parse_psr_db
+from dmrx.robust.attacks import ATTACK_RES, ATTACKS, check_attack, parse_psr_db
 from dmrx.robust.evaluate import evaluate as evaluate_robustness
 from dmrx.robust.evaluate import universal_for
 from dmrx.robust.training import RobustConfig
@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="--robust: the perturbation trained against (default pgd)")
     t.add_argument("--psr-db", type=float, default=-20.0,
                    help="--robust: per-slot perturbation-to-signal ratio, dB")
-    t.add_argument("--attack-res", default="grid", choices=["grid", "dmrs"],
+    t.add_argument("--attack-res", default="grid", choices=ATTACK_RES,
                    help="--robust: REs the training attack may perturb: all, or only the DMRS "
                         "(a pilot-targeted adversary; --psr-db stays relative to the slot)")
     t.add_argument("--attack-steps", type=_positive_int, default=3, help="--robust: PGD steps")
@@ -267,7 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--snr-db", type=float, default=12.0, help="Es/N0 per data RE, dB")
     k.add_argument("--slots", type=_positive_int, default=200, help="slots per PSR point")
     k.add_argument("--batch-size", type=_positive_int, default=50)
-    k.add_argument("--attack-res", default="grid", choices=["grid", "dmrs"],
+    k.add_argument("--attack-res", default="grid", choices=ATTACK_RES,
                    help="REs FGSM / PGD may perturb: all, or only the DMRS (the PSR stays "
                         "relative to the whole slot)")
     k.add_argument("--steps", type=_positive_int, default=10, help="PGD steps")
