@@ -1,5 +1,7 @@
 """BLER vs SNR of LS, perfect CSI, the neural and the hybrid receiver on the reference links,
-and each receiver's SNR at BLER = 10% with its gap to perfect CSI.
+and each receiver's SNR at BLER = 10% with its gap to perfect CSI. Where the checkpoint folder
+has `neural-da-<link>` (the neural receiver with data-aided passes, checkpoints/train.sh), it
+runs as `neural-da` beside the others.
 
 Setups: ref-4prb on tdl-c-300ns-3kmh and tdl-c-300ns-60kmh; ref-4prb-hs on tdl-c-300ns-300kmh.
 All receivers see the same slots; each stops counting at a point after --max-block-errors block
@@ -22,7 +24,7 @@ from dmrx.scenarios.metrics import snr_at_bler
 SETUPS = [
     ("ref-4prb", "tdl-c-300ns-3kmh", "5:13:1"),
     ("ref-4prb", "tdl-c-300ns-60kmh", "5:13:1"),
-    ("ref-4prb-hs", "tdl-c-300ns-300kmh", "5:17:1"),
+    ("ref-4prb-hs", "tdl-c-300ns-300kmh", "5:19:1"),
 ]
 
 
@@ -47,6 +49,9 @@ def main() -> None:
             "neural": build_receiver("neural", link, str(ck / f"neural-{link_name}")),
             "hybrid": build_receiver("hybrid", link, str(ck / f"hybrid-{link_name}")),
         }
+        if (ck / f"neural-da-{link_name}").is_dir():
+            receivers["neural-da"] = build_receiver("neural", link,
+                                                    str(ck / f"neural-da-{link_name}"))
         r = simulate(link, get_scenario(sc_name), receivers, parse_snr_db(snr), args.slots,
                      batch_size=args.batch_size, seed=args.seed,
                      max_block_errors=args.max_block_errors, progress=False)
@@ -63,7 +68,7 @@ def main() -> None:
                     "points": [p.as_dict(link) for p in r.points],
                     "elapsed_s": round(r.elapsed_s, 1)})
     def gap(i, name):
-        return next((o["summary"][name]["gap_to_perfect_db"] for o in out
+        return next((o["summary"].get(name, {}).get("gap_to_perfect_db") for o in out
                      if (o["link"], o["scenario"]) == SETUPS[i][:2]), None)
 
     write("receiver_bler", {
@@ -72,7 +77,7 @@ def main() -> None:
                   "seed": args.seed, "checkpoints": str(ck)},
         "goal": "neural within 0.5 dB of perfect CSI on ref-4prb (3 and 60 km/h); within 3 dB "
                 "on ref-4prb-hs (tdl-c-300ns-300kmh)",
-        "gaps_db": {f"{lk}/{sc}": {n: gap(i, n) for n in ("ls", "neural", "hybrid")}
+        "gaps_db": {f"{lk}/{sc}": {n: gap(i, n) for n in ("ls", "neural", "hybrid", "neural-da")}
                     for i, (lk, sc, _) in enumerate(SETUPS)},
         "results": out,
     })

@@ -20,7 +20,8 @@ if its policy says so, learns from the same slot (`adapter.observe(y, no, ...)`)
   receiver adapting at one SNR keeps working at the others; without it, updates at one SNR
   wrecked the receiver at lower SNRs (the noise-variance input never varied).
 - **What moves** (`params`): 'all' weights; 'norm-last' (GroupNorm affines, as in Tent, and the
-  output head); 'adapter' (a zero-initialised bottleneck before the head).
+  output head); 'adapter' (a zero-initialised bottleneck before the head). With data-aided
+  passes, 'all' and the GroupNorms span every pass, and the head is the last pass's.
 - **Forgetting** (`anchor`): 'l2sp' pulls toward the pretrained weights (Li et al. 2018), 'ewc'
   weights that pull by a diagonal Fisher estimated on the first slots (Kirkpatrick et al.
   2017); `replay_slots` keeps a bounded memory of past slots mixed into each update.
@@ -211,7 +212,7 @@ class OnlineAdapter(nn.Module):
         self.link = receiver.link
         self.rx = copy.deepcopy(receiver).eval()  # the caller's receiver is never touched
         if c.params == "adapter":
-            self.rx.net.add_adapter(c.adapter_rank)
+            self._nets()[-1].add_adapter(c.adapter_rank)
         self._params = self._select(c.params)
         for p in self.rx.parameters():
             p.requires_grad_(False)
@@ -246,14 +247,20 @@ class OnlineAdapter(nn.Module):
 
     # --- what moves -------------------------------------------------------------------------
 
+    def _nets(self) -> list[nn.Module]:
+        """The receiver's networks in the order they run: the first pass, then its data-aided
+        passes; the last one writes the LLRs (directly, or as the final correction)."""
+        return [self.rx.net, *self.rx.refine]
+
     def _select(self, which: str) -> list[nn.Parameter]:
-        net = self.rx.net
+        nets = self._nets()
         if which == "all":
-            return list(net.parameters())
+            return [p for net in nets for p in net.parameters()]
         if which == "adapter":
-            return list(net.adapter.parameters())
-        norms = [m for m in net.modules() if isinstance(m, nn.GroupNorm)]
-        return [p for m in norms for p in m.parameters()] + list(net.output_conv.parameters())
+            return list(nets[-1].adapter.parameters())
+        norms = [m for net in nets for m in net.modules() if isinstance(m, nn.GroupNorm)]
+        return ([p for m in norms for p in m.parameters()]
+                + list(nets[-1].output_conv.parameters()))
 
     def _state(self) -> dict:
         return {"params": [p.detach().clone() for p in self._params],

@@ -91,6 +91,10 @@ def fold_llr_scale(rx: torch.nn.Module, scale: float) -> None:
     if not isinstance(rx, NeuralReceiver):
         raise TypeError(f"an LLR scale can only be folded into a NeuralReceiver, not "
                         f"{type(rx).__name__} (its LLRs do not come from one output layer)")
+    if len(rx.refine):
+        raise TypeError("an LLR scale cannot be folded into a receiver with data-aided passes: "
+                        "each pass reads the previous pass's LLRs, so scaling one layer does "
+                        "not scale the output")
     if not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"LLR scale {scale!r} is not allowed: a finite number > 0")
     out = rx.net.output_conv

@@ -130,8 +130,13 @@ def link_of(meta: dict) -> LinkConfig:
         raise CheckpointError(f"checkpoint's link config is invalid: {e}") from e
 
 
-def load_weights(path: str | Path, model: torch.nn.Module) -> None:
-    """Load model.safetensors into `model`, refusing any mismatch with a clear error."""
+def load_weights(path: str | Path, model: torch.nn.Module, *,
+                 missing_ok: tuple[str, ...] = ()) -> None:
+    """Load model.safetensors into `model`, refusing any mismatch with a clear error.
+
+    :param missing_ok: prefixes of `model`'s weights the checkpoint may lack; those keep their
+        current values (fine-tuning a receiver with data-aided passes from one without: 'refine.')
+    """
     path = Path(path)
     try:
         weights = load_file(str(path / "model.safetensors"))
@@ -141,7 +146,8 @@ def load_weights(path: str | Path, model: torch.nn.Module) -> None:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: model.safetensors: "
                               f"{e}") from e
     own = learned_state(model)
-    missing, unexpected = sorted(set(own) - set(weights)), sorted(set(weights) - set(own))
+    missing = sorted(k for k in set(own) - set(weights) if not k.startswith(missing_ok))
+    unexpected = sorted(set(weights) - set(own))
     if missing or unexpected:
         raise CheckpointError(f"checkpoint {str(path)!r} does not fit this receiver: missing "
                               f"{missing[:5]}, unexpected {unexpected[:5]}")

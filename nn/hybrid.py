@@ -31,6 +31,9 @@ class HybridReceiver(nn.Module):
         super().__init__()
         self.link = link
         self.config = config or DEFAULT_HYBRID
+        if self.config.data_aided_passes:
+            raise ValueError("ResNetConfig.data_aided_passes must be 0 for a hybrid receiver: "
+                             "its network refines the LS estimate, it has no LLR passes")
         # the classic part is exactly dmrx's LS receiver: its estimator and LMMSE demapper
         self.ls = LSReceiver(link, interpolation="lin")
         self.register_buffer("dmrs_mask", dmrs_mask(link).float(), persistent=False)

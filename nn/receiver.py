@@ -8,6 +8,13 @@ Input features per RE (channels of an image over OFDM symbols x subcarriers):
   (a fixed triangular kernel; Knutsson & Westin 1993) and the symbols it equalises, so a small
   network starts from a classic receiver's view instead of learning interpolation from scratch.
   The interpolation only uses the DMRS the network is allowed to see (`dmrs_keep`).
+Data-aided passes (`ResNetConfig.data_aided_passes`): after the first network's LLRs, each pass
+turns them into soft symbols (Sionna's LLRs2SymbolLogits -> SymbolLogits2Moments), re-estimates
+the channel at every RE from the neighbouring REs' y * conj(x_soft) (soft decision-directed,
+normalised convolution over +-2 OFDM symbols and +-6 subcarriers, leaving the RE itself out so
+a wrong decision does not confirm itself), equalises with it, and a further network of the same
+shape adds a correction to the LLRs. With one DMRS symbol at high Doppler, the pilots alone
+cannot say what the channel is at the far end of the slot; the detected data can.
 Output: `num_bits_per_symbol` LLRs per RE; the data REs are read out in the order Sionna's
 resource-grid mapper fills them (row-major over symbol, subcarrier), the order of the coded bits.
 """
@@ -17,6 +24,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sionna.phy.mapping import LLRs2SymbolLogits, SymbolLogits2Moments
 
 from dmrx.nn.resnet import GridResNet, ResNetConfig
 from dmrx.ofdm import LinkConfig, check_receiver_inputs, data_mask, dmrs_mask, dmrs_values
@@ -33,6 +42,19 @@ def _triangular_kernel(link: LinkConfig) -> torch.Tensor:
     wt = 1 - t.abs() / link.num_ofdm_symbols
     wf = 1 - f.abs() / 7
     return (wt[:, None] * wf[None, :])[None, None]
+
+
+def _data_aided_kernel() -> torch.Tensor:
+    """Triangular weights over +-2 OFDM symbols (the channel of a 300 km/h link decorrelates
+    within the slot) and +-6 subcarriers, with the centre tap zeroed (leave-one-out).
+
+    :return: [1, 1, 5, 13] float32
+    """
+    wt = 1 - torch.arange(-2, 3, dtype=torch.float32).abs() / 3
+    wf = 1 - torch.arange(-6, 7, dtype=torch.float32).abs() / 7
+    k = wt[:, None] * wf[None, :]
+    k[2, 6] = 0.0
+    return k[None, None]
 
 
 def per_slot_no(no: torch.Tensor, batch: int) -> torch.Tensor:
@@ -63,6 +85,19 @@ class NeuralReceiver(nn.Module):
                                 "smoothed": 4 * n_ant + 2}[self.config.ls_input]
         self.net = GridResNet(n_in, link.num_bits_per_symbol, self.config)
         self.register_buffer("smoothing_kernel", _triangular_kernel(link), persistent=False)
+        self.refine = nn.ModuleList()
+        if self.config.data_aided_passes:
+            nb = link.num_bits_per_symbol
+            self.llr_to_logits = LLRs2SymbolLogits(nb)
+            self.soft_symbols = SymbolLogits2Moments("qam", nb)
+            self.register_buffer("data_aided_kernel", _data_aided_kernel(), persistent=False)
+            for _ in range(self.config.data_aided_passes):
+                # in: the first pass's features, Re/Im h_da per antenna, Re/Im of the symbol it
+                # equalises, the soft-symbol energy around the RE, tanh(llr / 2) per bit
+                net = GridResNet(n_in + 2 * n_ant + 3 + nb, nb, self.config)
+                nn.init.zeros_(net.output_conv.weight)  # a pass starts as "no correction"
+                nn.init.zeros_(net.output_conv.bias)
+                self.refine.append(net)
 
     def features(self, y: torch.Tensor, no: torch.Tensor,
                  dmrs_keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -117,7 +152,45 @@ class NeuralReceiver(nn.Module):
 
         :return: [batch, num_ofdm_symbols, fft_size, num_bits_per_symbol] float32
         """
-        return self.net(self.features(y, no, dmrs_keep)).permute(0, 2, 3, 1)
+        feats = self.features(y, no, dmrs_keep)
+        grid = self.net(feats)
+        for net in self.refine:
+            grid = grid + net(torch.cat([feats, self.data_aided_features(y, no, grid, dmrs_keep)],
+                                        dim=1))
+        return grid.permute(0, 2, 3, 1)
+
+    def data_aided_features(self, y: torch.Tensor, no: torch.Tensor, grid: torch.Tensor,
+                            dmrs_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Channel re-estimated from a pass's soft symbols, the symbols it equalises, the local
+        soft-symbol energy, and the pass's bit beliefs. Pilots enter only where visible: a
+        hidden DMRS RE contributes nothing (its value is the label online adaptation trains on).
+
+        :param y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
+        :param no: [batch] float32
+        :param grid: [batch, num_bits_per_symbol, num_ofdm_symbols, fft_size] LLRs of a pass
+        :return: [batch, 2 * num_rx_ant + 3 + num_bits_per_symbol, num_ofdm_symbols, fft_size]
+        """
+        b = y.shape[0]
+        y = y[:, 0]
+        mask = self.dmrs_mask.expand(b, -1, -1)
+        if dmrs_keep is not None:
+            mask = mask & dmrs_keep
+        x_soft, _ = self.soft_symbols(self.llr_to_logits(grid.permute(0, 2, 3, 1)))
+        x_soft = torch.where(self.data_mask, x_soft, 0) + self.dmrs_values * mask
+        z = y * x_soft.conj().unsqueeze(1)  # [batch, ant, sym, sc]: y * conj(x) = |x|^2 h + ...
+        k = self.data_aided_kernel
+        pad = (k.shape[-2] // 2, k.shape[-1] // 2)
+        n_ant = y.shape[1]
+        num = F.conv2d(torch.view_as_real(z).permute(0, 1, 4, 2, 3)
+                       .reshape(b * n_ant * 2, 1, *z.shape[-2:]), k, padding=pad)
+        num = num.reshape(b, n_ant, 2, *z.shape[-2:])
+        den = F.conv2d(x_soft.abs().square().unsqueeze(1), k, padding=pad)  # [batch, 1, ...]
+        # +1 (about 5 % of the kernel's full weight): where the soft symbols are all unsure,
+        # h_da shrinks toward 0 instead of dividing noise by noise
+        h = torch.complex(num[:, :, 0], num[:, :, 1]) / (den + 1.0)
+        x_hat = (h.conj() * y).sum(1) / (h.abs().square().sum(1) + no.reshape(-1, 1, 1))
+        return torch.cat([h.real, h.imag, x_hat.real.unsqueeze(1), x_hat.imag.unsqueeze(1),
+                          den / k.sum(), torch.tanh(grid / 2)], dim=1)
 
     def data_llr(self, grid: torch.Tensor) -> torch.Tensor:
         """[batch, sym, sc, bits] grid LLRs -> [batch, num_coded_bits], data REs row-major."""

@@ -20,12 +20,17 @@ class ResNetConfig:
     :param ls_input: channel-estimate features of the neural receiver: 'none'; 'pilots' (the
         raw LS estimate y/p on the DMRS REs, DeepRx-style); 'smoothed' (those, plus their
         normalised-convolution interpolation over the whole grid and the symbols it equalises)
+    :param data_aided_passes: neural receiver only: refinement passes after the first
+        detection; each re-estimates the channel from the previous pass's soft symbols (soft
+        decision-directed, leave-one-out) and a further network of this shape corrects the LLRs
+        (an unrolled iterative receiver: tracks a channel that changes between DMRS symbols)
     """
 
     num_channels: int = 32
     num_blocks: int = 4
     dilations: tuple[tuple[int, int], ...] = ((1, 1), (2, 2), (1, 3), (1, 1))
     ls_input: str = "smoothed"
+    data_aided_passes: int = 0
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_channels <= 1024:
@@ -44,9 +49,15 @@ class ResNetConfig:
         if self.ls_input not in LS_INPUTS:
             raise ValueError(f"ResNetConfig.ls_input={self.ls_input!r} is not allowed: one of "
                              f"{LS_INPUTS}")
+        if not (isinstance(self.data_aided_passes, int) and 0 <= self.data_aided_passes <= 8):
+            raise ValueError(f"ResNetConfig.data_aided_passes={self.data_aided_passes!r} is not "
+                             "allowed: an integer in 0..8")
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not d["data_aided_passes"]:  # absent when unused: older checkpoints' configs and
+            del d["data_aided_passes"]  # resumable runs keep the same dict
+        return d
 
     def replace(self, **changes) -> ResNetConfig:
         return dataclasses.replace(self, **changes)

@@ -67,7 +67,8 @@ class TrainConfig:
     :param robust: a `dmrx.robust.RobustConfig.as_dict()`: adversarial / jammer training, whose
         loss (`dmrx.robust.training.RobustLoss`) replaces the BCE; None: standard training
     :param init_checkpoint: start from this checkpoint's weights (fine-tuning; its receiver
-        must match `receiver` and `net`) instead of the seed's random ones
+        must match `receiver` and `net`, except that it may lack `net`'s data-aided passes)
+        instead of the seed's random ones
     """
 
     link: LinkConfig
@@ -223,7 +224,9 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
     seed_everything(derive_seed(cfg.seed, "init"))  # the initial weights come from the seed too
     rx = build_receiver(cfg.receiver, cfg.link, cfg.net)
     if cfg.init_checkpoint is not None:
-        load_weights(cfg.init_checkpoint, rx)
+        # a receiver with data-aided passes may start from one without: the passes start as
+        # "no correction" (zero output convolution), so training starts from its performance
+        load_weights(cfg.init_checkpoint, rx, missing_ok=("refine.",))
     robust = None
     if cfg.robust is not None:
         from dmrx.robust.training import RobustConfig, RobustLoss

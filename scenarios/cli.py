@@ -99,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--width", type=_positive_int, default=None,
                    help="channels of the residual blocks (default: the receiver's)")
     t.add_argument("--blocks", type=_positive_int, default=None, help="residual blocks")
+    t.add_argument("--data-aided-passes", type=_nonneg_int, default=None,
+                   help="neural: refinement passes that re-estimate the channel from the "
+                        "previous pass's soft symbols (default: the receiver's, 0); with --init "
+                        "from a receiver without them, they start as no correction")
     t.add_argument("--epoch-steps", type=_positive_int, default=50,
                    help="steps per logged epoch (and per step of epoch schedulers)")
     t.add_argument("--checkpoint-every", type=_positive_int, default=500)
@@ -327,12 +331,12 @@ def _train(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--snr-db {args.snr_db!r}: expected low:high in dB") from None
     net = None
-    if args.init and not (args.width or args.blocks):
-        net = load_receiver(args.init, link).config.as_dict()
-    if args.width or args.blocks:
-        base = build_receiver(args.receiver, link).config
-        net = base.replace(num_channels=args.width or base.num_channels,
-                           num_blocks=args.blocks or base.num_blocks).as_dict()
+    changes = {k: v for k, v in (("num_channels", args.width), ("num_blocks", args.blocks),
+                                 ("data_aided_passes", args.data_aided_passes)) if v is not None}
+    if args.init or changes:
+        base = (load_receiver(args.init, link) if args.init
+                else build_receiver(args.receiver, link)).config
+        net = base.replace(**changes).as_dict()
     cfg = TrainConfig(link, channels, receiver=args.receiver, net=net, snr_db=snr,
                       steps=args.steps, batch_size=args.batch_size, optimizer=args.optimizer,
                       lr=args.lr, weight_decay=args.weight_decay, grad_clip=args.grad_clip,

@@ -66,6 +66,26 @@ def test_train_then_simulate_the_checkpoint(tmp_path, capsys):
     assert "trained for link 'ref-4prb'" in capsys.readouterr().err
 
 
+def test_train_adds_data_aided_passes_to_an_init_checkpoint(tmp_path, capsys):
+    import json
+
+    from dmrx.nn.checkpoint import load_receiver
+
+    base, da = tmp_path / "nrx", tmp_path / "nrx-da"
+    common = ["--steps", "2", "--batch-size", "2", "--epoch-steps", "2", "--checkpoint-every",
+              "2", "--no-progress"]
+    assert main(["train", "--width", "8", "--blocks", "1", "--out", str(base), *common]) == 0
+    assert main(["train", "--init", str(base), "--data-aided-passes", "1", "--out", str(da),
+                 *common]) == 0
+    net = json.loads((da / "config.json").read_text())["net"]
+    # the init's shape, plus the passes
+    assert (net["num_channels"], net["num_blocks"], net["data_aided_passes"]) == (8, 1, 1)
+    rx = load_receiver(da)
+    assert len(rx.refine) == 1
+    assert "data_aided_passes" not in json.loads((base / "config.json").read_text())["net"]
+    capsys.readouterr()
+
+
 def test_adapt_compares_static_adaptive_and_classic_on_a_schedule(tmp_path, capsys):
     import json
 
