@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from sionna.phy.mapping import LLRs2SymbolLogits, SymbolLogits2Moments
+from torch import nn
 
 from dmrx.nn.resnet import GridResNet, ResNetConfig
 from dmrx.ofdm import LinkConfig, check_receiver_inputs, data_mask, dmrs_mask, dmrs_values
