@@ -7,7 +7,7 @@ Setups: ref-4prb on tdl-c-300ns-3kmh and tdl-c-300ns-60kmh; ref-4prb-hs on tdl-c
 All receivers see the same slots; each stops counting at a point after --max-block-errors block
 errors (the usual 100-error rule) or --slots slots (2000 resolves BLER down to ~1e-2).
 
-    python benchmarks/receiver_bler.py [--slots 2000] [--checkpoints checkpoints]
+    python benchmarks/receiver_bler.py [--slots 2000] [--checkpoints checkpoints] [--threads 2]
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def main() -> None:
     ap.add_argument("--checkpoints", default=str(Path(__file__).parents[1] / "checkpoints"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--setups", default="all", help="comma-separated indices into SETUPS")
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     ck = Path(args.checkpoints)
     chosen = SETUPS if args.setups == "all" else [SETUPS[int(i)] for i in args.setups.split(",")]
     out = []
