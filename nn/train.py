@@ -3,7 +3,8 @@
 Every step draws its own slots from a seed derived from (seed, step): a run that is interrupted
 and resumed from its last checkpoint follows the very same loss trajectory as one that never
 stopped. Loss: binary cross-entropy on the coded bits; the BMD rate 1 - BCE/ln 2 (bit per coded
-bit) is logged with it.
+bit) is logged with it, per epoch, to `log.csv` in the checkpoint directory and, if asked
+(`tensorboard=True`, `dmrx train --tensorboard`), as TensorBoard scalars under `<out>/tb`.
 """
 
 from __future__ import annotations
@@ -208,7 +209,8 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
           progress: bool = True, stop_after: int | None = None,
-          on_epoch: Callable[[int, dict, torch.nn.Module], bool] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, dict, torch.nn.Module], bool] | None = None,
+          tensorboard: bool = False) -> TrainResult:
     """Train a receiver; checkpoints and `log.csv` go to `out`.
 
     :param resume: continue from `out`'s checkpoint if there is one (it must have been made
@@ -218,7 +220,12 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
     :param on_epoch: called as `on_epoch(step, log_row, receiver)` after each logged epoch
         (e.g. a training-health monitor of `dmrx.nn.diagnosis`); returning True stops
         training there, with a checkpoint, as `stop_after` would
+    :param tensorboard: also write each logged epoch's loss, BMD rate and learning rate as
+        TensorBoard scalars ('train/loss', 'train/bmd_rate', 'train/lr' at the global step) to
+        `out`/tb; a resumed run first drops the events past its checkpoint, so the curves match
+        `log.csv` (needs the `tensorboard` package: `pip install 'dmrx[tensorboard]'`)
     :raises CheckpointError: `out` holds a checkpoint of another config, or a corrupt one
+    :raises ImportError: `tensorboard=True` without the tensorboard package
     """
     out = Path(out)
     seed_everything(derive_seed(cfg.seed, "init"))  # the initial weights come from the seed too
@@ -259,6 +266,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
                         train_state=state)
         _write_log(out / "log.csv", log)
 
+    tb = _tensorboard_writer(out, purge_step=step + 1) if tensorboard else None
     tx = Transmitter(cfg.link)
     channels = _channel_stages(cfg)
     lo, hi = cfg.snr_db
@@ -306,14 +314,30 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
                         "lr": opt.param_groups[0]["lr"],
                         "elapsed_s": time.perf_counter() - t0})
             bar.set_postfix(loss=f"{mean:.4f}", bmd=f"{bmd_rate(mean):.3f}")
+            if tb is not None:
+                for key in ("loss", "bmd_rate", "lr"):
+                    tb.add_scalar(f"train/{key}", log[-1][key], step)
             if on_epoch is not None and on_epoch(step, dict(log[-1]), rx):
                 last = step
         if step % cfg.checkpoint_every == 0 or step == last:
             checkpoint()
     bar.close()
+    if tb is not None:
+        tb.close()
     if not (out / "config.json").exists():
         checkpoint()
     return TrainResult(out, step, log, rx.eval())
+
+
+def _tensorboard_writer(out: Path, purge_step: int):
+    """A SummaryWriter on `out`/tb that drops events at or after `purge_step` (those of epochs
+    after the checkpoint a run resumes from, which it is about to log again)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:  # torch's writer needs the tensorboard package
+        raise ImportError("TensorBoard logging needs the tensorboard package: "
+                          "pip install 'dmrx[tensorboard]'") from e
+    return SummaryWriter(str(out / "tb"), purge_step=purge_step)
 
 
 def train_config_of(meta: dict) -> TrainConfig:

@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--init", default=None,
                    help="fine-tune: start from this checkpoint's weights and architecture")
     t.add_argument("--out", required=True, help="checkpoint directory (resumed if it exists)")
+    t.add_argument("--tensorboard", action="store_true",
+                   help="also log loss, BMD rate and lr as TensorBoard scalars in OUT/tb "
+                        "(pip install 'dmrx[tensorboard]'); log.csv is always written")
     t.add_argument("--no-progress", action="store_true")
 
     a = sub.add_parser("adapt", help="run a drift schedule: static vs adaptive vs LS vs "
@@ -344,7 +347,7 @@ def _train(args: argparse.Namespace) -> int:
                       checkpoint_every=args.checkpoint_every, seed=args.seed,
                       dmrs_hide_fraction=args.dmrs_hide_fraction,
                       robust=_robust_config(args), init_checkpoint=args.init)
-    result = train(cfg, args.out, progress=not args.no_progress)
+    result = train(cfg, args.out, progress=not args.no_progress, tensorboard=args.tensorboard)
     last = result.log[-1] if result.log else {"loss": float("nan"), "bmd_rate": float("nan")}
     print(f"trained {args.receiver} to step {result.step}: loss {last['loss']:.4f}, "
           f"BMD rate {last['bmd_rate']:.4f} bit/bit -> {args.out}")
@@ -578,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "sweep": _sweep, "report": _report, "tune": _tune,
                 "scenarios": _scenarios, "attack": _attack, "calibrate": _calibrate,
                 "metadata": run_metadata}[args.command](args)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, ImportError) as e:  # ImportError: a missing optional extra
         print(f"dmrx {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -51,3 +51,30 @@ def test_resume_with_another_config_is_refused(tmp_path, ref_link):
 def test_bad_train_config_names_the_field(ref_link, kw, field):
     with pytest.raises(ValueError, match=f"TrainConfig.{field}="):
         _cfg(ref_link, **kw)
+
+
+def _tensorboard_scalars(path, tag):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator")
+    acc = event_accumulator.EventAccumulator(str(path))
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def test_tensorboard_log_matches_the_csv_log_after_a_crash_and_resume(tmp_path, ref_link):
+    pytest.importorskip("tensorboard")
+    cfg = _cfg(ref_link)
+
+    def crash_at_6(step, row, rx):  # after the checkpoint at 4 and the epoch at 6 was logged
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "a", progress=False, tensorboard=True, on_epoch=crash_at_6)
+    assert [s for s, _ in _tensorboard_scalars(tmp_path / "a" / "tb", "train/loss")] == [2, 4, 6]
+    log = train(cfg, tmp_path / "a", progress=False, tensorboard=True).log
+    for key in ("loss", "bmd_rate", "lr"):
+        # the epoch at 6 that the crash logged twice is kept once: the resumed run's
+        got = _tensorboard_scalars(tmp_path / "a" / "tb", f"train/{key}")
+        assert [s for s, _ in got] == [r["step"] for r in log] == [2, 4, 6, 8, 10, 12]
+        assert [v for _, v in got] == pytest.approx([r[key] for r in log], rel=1e-6)
