@@ -1,5 +1,6 @@
-"""Receiver-only throughput (y -> llr, slots/s) of the neural and hybrid receivers against the
-classic LS/LMMSE receiver, measured in the same run, with parameter counts.
+"""Receiver-only throughput (y -> llr, slots/s) of the neural and hybrid receivers (and of the
+data-aided `neural-da` where shipped) against the classic LS/LMMSE receiver, measured in the
+same run, with parameter counts.
 
     python benchmarks/receiver_speed.py [--rounds 15] [--checkpoints checkpoints]
 """
@@ -31,6 +32,8 @@ def main() -> None:
     rxs = {"ls": build_receiver("ls", link),
            "neural": build_receiver("neural", link, str(ck / "neural-ref-4prb")),
            "hybrid": build_receiver("hybrid", link, str(ck / "hybrid-ref-4prb"))}
+    if (ck / "neural-da-ref-4prb").is_dir():
+        rxs["neural-da"] = build_receiver("neural", link, str(ck / "neural-da-ref-4prb"))
     tx, ch = Transmitter(link), Channel(link, get_scenario("tdl-c-300ns-60kmh").channel)
     rows = []
     with torch.inference_mode():
@@ -48,8 +51,8 @@ def main() -> None:
             med = {n: statistics.median(r) for n, r in rates.items()}
             rows.append({"batch": batch, **{f"{n}_slots_per_s": round(v, 1)
                                             for n, v in med.items()},
-                         "neural_over_ls": round(med["neural"] / med["ls"], 3),
-                         "hybrid_over_ls": round(med["hybrid"] / med["ls"], 3)})
+                         **{f"{n.replace('-', '_')}_over_ls": round(med[n] / med["ls"], 3)
+                            for n in rxs if n != "ls"}})
     write("receiver_speed", {
         "benchmark": "receiver_speed",
         "setup": {"link": link.name, "rounds": args.rounds, "threads": args.threads},

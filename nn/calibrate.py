@@ -111,7 +111,8 @@ def calibrate_checkpoint(path: str | Path, out: str | Path, num_batches: int = 2
     receiver to `out` as a new checkpoint. Its config records the scale and the fit.
 
     :return: {"scale", "bmd_rate_before", "bmd_rate_after", "num_slots", "seed"}
-    :raises CheckpointError: unreadable, quantized or hybrid checkpoint, or `out` == `path`
+    :raises CheckpointError: unreadable, quantized or hybrid checkpoint, one with data-aided
+        passes, or `out` == `path`
     """
     path, out = Path(path), Path(out)
     if out.resolve() == path.resolve():
@@ -124,6 +125,9 @@ def calibrate_checkpoint(path: str | Path, out: str | Path, num_batches: int = 2
     if meta.get("kind") != "neural":
         raise CheckpointError(f"checkpoint {str(path)!r} holds a {meta.get('kind')!r} "
                               "receiver; only a neural receiver's LLR scale can be folded")
+    if (meta.get("net") or {}).get("data_aided_passes"):
+        raise CheckpointError(f"checkpoint {str(path)!r} has data-aided passes, whose LLRs "
+                              "feed the next pass: one output scale cannot be folded into it")
     cfg: TrainConfig = train_config_of(meta)
     rx = load_receiver(path)
     llr, c = collect_llr(rx, SlotStream(cfg, seed, tag="llr-calibration"), num_batches,

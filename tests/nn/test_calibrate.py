@@ -103,6 +103,11 @@ def test_calibrate_refusals(tmp_path, ref_link):
     save_checkpoint(tmp_path / "untrained", rx, receiver_config(rx))
     with pytest.raises(CheckpointError, match="no training config"):
         calibrate_checkpoint(tmp_path / "untrained", tmp_path / "out")
+    # refused before any slot is drawn, not after the fit when folding fails
+    da = SHIPPED.parent / "neural-da-ref-4prb"
+    with pytest.raises(CheckpointError, match="data-aided passes"):
+        calibrate_checkpoint(da, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli(tmp_path, capsys):
