@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--genie-labels", action="store_true",
                     help="label every adapted slot with its true coded bits (upper bound)")
     ap.add_argument("--tag", default=None, help="write adaptation-<tag>.json")
+    ap.add_argument("--steps-per-update", type=int, default=None,
+                    help="override the variants' optimizer steps per update")
     args = ap.parse_args()
     if args.genie_labels and any(not get_variant(v).crc_labels
                                  for v in args.variants.split(",") if v.strip()):
@@ -80,7 +82,8 @@ def main() -> None:
                              "perfect": build_receiver("perfect", link)},
                  snr_db, args.slots, args.seed)
     print("new channel:", base, flush=True)
-    adapters = {v: OnlineAdapter(pre, get_variant(v, seed=args.seed)) for v in names}
+    over = {} if args.steps_per_update is None else {"steps_per_update": args.steps_per_update}
+    adapters = {v: OnlineAdapter(pre, get_variant(v, seed=args.seed, **over)) for v in names}
     tx, decoder = Transmitter(link), Decoder(link)
     ch_src, ch = Channel(link, src.channel), Channel(link, dst.channel)
     no = 10 ** (-args.adapt_snr_db / 10)

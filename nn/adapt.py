@@ -31,6 +31,8 @@ if its policy says so, learns from the same slot (`adapter.observe(y, no, ...)`)
 - **Cost** (`monitor_every`): the hidden-DMRS loss is one extra forward pass per slot; computing
   it on every n-th slot only (shift detection and the guard then look at those slots) and
   updating on a schedule is how the amortized cost of adapting stays below that of detecting.
+  `steps_per_update` takes several optimizer steps per update (each on this slot and a fresh
+  replay draw): more learning per labelled slot, at that many times the cost.
 - **Guard, before learning**: a DMRS-targeted jammer makes the pilots lie, and the hidden-DMRS
   loss does not show it: in benchmarks/adaptation_jammer.py a DMRS-only adapter learning through
   a jammed stretch kept a normal DMRS loss and ended at BLER 1.0 on data. So each slot's DMRS
@@ -88,6 +90,7 @@ class AdaptConfig:
     shift_updates: int = 100
     replay_slots: int = 0
     replay_batch: int = 4
+    steps_per_update: int = 1
     anchor: str = "none"
     anchor_weight: float = 1.0
     fisher_slots: int = 16
@@ -122,7 +125,8 @@ class AdaptConfig:
             raise bad("hide_fraction", "in (0, 1): some DMRS must stay visible")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise bad("lr", "> 0")
-        for name in ("period", "shift_updates", "replay_batch", "fisher_slots", "adapter_rank",
+        for name in ("period", "shift_updates", "replay_batch", "steps_per_update",
+                     "fisher_slots", "adapter_rank",
                      "guard_every", "guard_patience", "sgd_er_epoch", "monitor_every"):
             if getattr(self, name) < 1:
                 raise bad(name, ">= 1")
@@ -157,6 +161,8 @@ class AdaptConfig:
             parts.append("crc")
         if not self.guard:
             parts.append("noguard")
+        if self.steps_per_update > 1:
+            parts.append(f"x{self.steps_per_update}")
         return "-".join(parts)
 
 
@@ -441,8 +447,16 @@ class OnlineAdapter(nn.Module):
         return y + std * noise, no_aug
 
     def _update(self, y, no, c_hat, crc_ok) -> bool:
-        """One optimizer step on the hidden-DMRS loss (and CRC labels) of this slot and
-        replayed ones; False when the batch holds nothing to learn from."""
+        """`steps_per_update` optimizer steps on the hidden-DMRS loss (and CRC labels) of this
+        slot and replayed ones, each step with its own replay draw, hidden DMRS and noise;
+        False when a batch holds nothing to learn from."""
+        for _ in range(self.config.steps_per_update):
+            if not self._step(y, no, c_hat, crc_ok):
+                return False
+        self.updates += 1
+        return True
+
+    def _step(self, y, no, c_hat, crc_ok) -> bool:
         c = self.config
         yb, nob, labels = self._batch(y, no, c_hat, crc_ok)
         lab = torch.tensor([v is not None for v in labels])
@@ -467,7 +481,6 @@ class OnlineAdapter(nn.Module):
         torch.nn.utils.clip_grad_norm_(self._params, 1.0)
         self.opt.step()
         self.rx.eval()
-        self.updates += 1
         return True
 
     def _accumulate_fisher(self, loss: torch.Tensor) -> None:

@@ -147,6 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--variants", default="crc",
                    help=f"comma-separated adaptation variants of {sorted(VARIANTS)}")
     a.add_argument("--lr", type=float, default=None, help="override the variants' lr")
+    a.add_argument("--steps-per-update", type=_positive_int, default=None,
+                   help="override the variants' optimizer steps per update")
     a.add_argument("--jammer", default=None,
                    help="a jammer on a window of slots, '[<kind>:]<JSR>db@<start>:<stop>', "
                         "e.g. dmrs:0db@400:500 (kind: dmrx scenarios; default dmrs)")
@@ -423,7 +425,8 @@ def _adapt(args: argparse.Namespace) -> int:
                          f"holds a {static.kind!r} one")
     link = static.link
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    over = {"lr": args.lr} if args.lr is not None else {}
+    over = {k: v for k, v in (("lr", args.lr), ("steps_per_update", args.steps_per_update))
+            if v is not None}
     configs = {v: get_variant(v, seed=args.seed, **over) for v in names}
     receivers = {"static": static}
     for v, cfg in configs.items():

@@ -234,3 +234,16 @@ def test_guard_rolls_back_when_most_blocks_fail(setup):
     assert out["rolled_back"] and ad.rollbacks == 1
     assert all(torch.equal(p, q) for p, q in zip(ad._params, good, strict=True))
     assert ad.recent_bler() is None  # the restored weights are judged on fresh blocks
+
+
+def test_steps_per_update_takes_that_many_optimizer_steps_per_update(setup):
+    rx, slots = setup
+    ad = OnlineAdapter(rx, AdaptConfig(params="all", lr=1e-3, guard=False, replay_slots=8,
+                                       replay_batch=2, steps_per_update=3))
+    for i in range(4):
+        ad.observe(*slots(i))
+    assert ad.updates == 4
+    assert {int(st["step"]) for st in ad.opt.state.values()} == {12}
+    assert ad.config.variant().endswith("-x3")
+    with pytest.raises(ValueError, match="steps_per_update"):
+        AdaptConfig(steps_per_update=0)
