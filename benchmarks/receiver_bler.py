@@ -8,6 +8,10 @@ All receivers see the same slots; each stops counting at a point after --max-blo
 errors (the usual 100-error rule) or --slots slots (2000 resolves BLER down to ~1e-2).
 
     python benchmarks/receiver_bler.py [--slots 2000] [--checkpoints checkpoints] [--threads 2]
+        [--setups 1 --seed 2 --tag s1-seed2]   # one setup on other slots, for pooling
+
+`receiver_bler_pool.py` reads several such files and finds each receiver's SNR at BLER 10%
+on their pooled slots (block errors and slots add up per SNR point).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--setups", default="all", help="comma-separated indices into SETUPS")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default=None,
+                    help="write receiver_bler-<tag>.json (e.g. another --seed for pooling)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     ck = Path(args.checkpoints)
@@ -72,7 +78,7 @@ def main() -> None:
         return next((o["summary"].get(name, {}).get("gap_to_perfect_db") for o in out
                      if (o["link"], o["scenario"]) == SETUPS[i][:2]), None)
 
-    write("receiver_bler", {
+    write("receiver_bler" if args.tag is None else f"receiver_bler-{args.tag}", {
         "benchmark": "receiver_bler",
         "setup": {"slots_per_point": args.slots, "max_block_errors": args.max_block_errors,
                   "seed": args.seed, "checkpoints": str(ck)},
