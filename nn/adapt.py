@@ -448,15 +448,16 @@ class OnlineAdapter(nn.Module):
 
     def _update(self, y, no, c_hat, crc_ok) -> bool:
         """`steps_per_update` optimizer steps on the hidden-DMRS loss (and CRC labels) of this
-        slot and replayed ones, each step with its own replay draw, hidden DMRS and noise;
-        False when a batch holds nothing to learn from."""
-        for _ in range(self.config.steps_per_update):
-            if not self._step(y, no, c_hat, crc_ok):
-                return False
-        self.updates += 1
-        return True
+        slot and replayed ones, each step with its own replay draw, hidden DMRS and noise; a
+        step whose batch holds nothing to learn from is skipped. False when every step was."""
+        steps = sum(self._step(y, no, c_hat, crc_ok)
+                    for _ in range(self.config.steps_per_update))
+        if steps:
+            self.updates += 1
+        return steps > 0
 
     def _step(self, y, no, c_hat, crc_ok) -> bool:
+        """One optimizer step; False (no step) when the batch holds nothing to learn from."""
         c = self.config
         yb, nob, labels = self._batch(y, no, c_hat, crc_ok)
         lab = torch.tensor([v is not None for v in labels])
