@@ -1,10 +1,11 @@
 """The same hyperparameter search without and with the training-health diagnosis
-(`dmrx.nn.diagnosis`) in two arms: BTTackler's code rules (dmrx tune's default), and those plus
-dmrx's opt-in passive-loss rule PL at 2 %: trials terminated (and what was diagnosed), wall
+(`dmrx.nn.diagnosis`) in three arms: BTTackler's code rules (dmrx tune's default), those plus
+dmrx's opt-in passive-loss rule PL at 2 %, and both with dmrx's adapted VG / NMG / SC late
+(`--adapted-rules`): trials terminated (and what was diagnosed), wall
 time saved, best BMD rate found, and time to reach the best BMD rate of the search without
 diagnosis (BTTackler's headline metric), for several sampler seeds.
 
-Per seed, all three searches use the random sampler with that seed, so they draw the same
+Per seed, all searches use the random sampler with that seed, so they draw the same
 configurations in the same order and differ only in what the diagnosis stops; training is
 seeded too, so a trial that is not stopped ends with the same BMD rate in both. Each trial has
 20 epochs (steps / epoch_steps), the run length BTTackler's thresholds are set for. Its
@@ -14,7 +15,7 @@ best trial with the same BMD rate). As in BTTackler, a stopped trial is scored a
 trained so far and still competes for the best.
 
     python benchmarks/tune_diagnosis.py [--trials 20] [--steps 120] [--epoch-steps 6]
-        [--seeds 1,2,3] [--tag T]   (--tag T writes tune_diagnosis-T.json)
+        [--seeds 1,2,3] [--arms a,b] [--tag T]   (--tag T writes tune_diagnosis-T.json)
 """
 
 from __future__ import annotations
@@ -50,9 +51,16 @@ def _cpu_to_reach(r: TuneResult, target: float) -> float | None:
     return None
 
 
-# arm -> TuneConfig.passive_loss_drop: BTTackler's code rules (the default), and those plus
-# dmrx's opt-in passive-loss rule
-ARMS = {"bttackler": 0.0, "bttackler+pl": 0.02}
+# arm -> (TuneConfig.passive_loss_drop, adapted_rules): BTTackler's code rules (the default),
+# those plus dmrx's opt-in passive-loss rule, and both with dmrx's adaptations of VG (to AdamW)
+# and of NMG / SC late (to the epoch loss's sampling noise)
+ARMS = {"bttackler": (0.0, False), "bttackler+pl": (0.02, False), "adapted+pl": (0.02, True)}
+ARM_TEXT = {
+    "bttackler": "BTTackler's code rules (EG, VG, DR, SC, HO, NMG), dmrx tune's default",
+    "bttackler+pl": "the same and dmrx's passive-loss rule (PL) at min_loss_drop 0.02 "
+                    "(dmrx tune --passive-loss-drop)",
+    "adapted+pl": "the same with VG judged against AdamW's epsilon and NMG / SC late against "
+                  "the epoch losses' standard errors at z = 2 (dmrx tune --adapted-rules)"}
 
 
 def compare(plain: tuple, diag: tuple, to_best: tuple, args: argparse.Namespace) -> dict:
@@ -97,10 +105,11 @@ def compare(plain: tuple, diag: tuple, to_best: tuple, args: argparse.Namespace)
 
 def run_seed(seed: int, args: argparse.Namespace, space: SearchSpace, tmp: Path) -> dict:
     runs = {}
-    for arm in (None, *ARMS):
+    for arm in (None, *args.arms):
+        pl, adapted = ARMS.get(arm, (0.0, False))
         cfg = TuneConfig(trials=args.trials, steps=args.steps, epoch_steps=args.epoch_steps,
                          sampler="random", seed=seed, diagnosis=arm is not None, space=space,
-                         passive_loss_drop=0.0 if arm is None else ARMS[arm])
+                         passive_loss_drop=pl, adapted_rules=adapted)
         load, c0 = os.getloadavg()[0], time.process_time()
         r = tune(cfg, tmp / f"seed{seed}-{arm or 'none'}", progress=False)
         cpu = time.process_time() - c0
@@ -119,7 +128,7 @@ def run_seed(seed: int, args: argparse.Namespace, space: SearchSpace, tmp: Path)
                               "time_to_best_s": t0 and round(t0, 1),
                               "cpu_to_best_s": c0 and round(c0, 1),
                               "load_avg_1min_before": load0},
-        **{arm: compare(runs[None], runs[arm], (t0, c0), args) for arm in ARMS},
+        **{arm: compare(runs[None], runs[arm], (t0, c0), args) for arm in args.arms},
         "trials_without_diagnosis": plain.trials,
     }
 
@@ -131,7 +140,12 @@ def main() -> None:
     ap.add_argument("--epoch-steps", type=int, default=6)
     ap.add_argument("--seeds", default="1,2,3", help="comma-separated sampler (and training) seeds")
     ap.add_argument("--tag", default="", help="write tune_diagnosis-<tag>.json")
+    ap.add_argument("--arms", default=",".join(ARMS),
+                    help=f"comma-separated diagnosed arms, of {list(ARMS)}")
     args = ap.parse_args()
+    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if not args.arms or not set(args.arms) <= set(ARMS):
+        ap.error(f"--arms {args.arms}: choose from {list(ARMS)}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     torch.set_num_threads(1)  # the machine is shared; keep both runs on equal footing
     space = SearchSpace()
@@ -139,13 +153,14 @@ def main() -> None:
         per_seed = [run_seed(s, args, space, Path(tmp)) for s in seeds]
     cfg = TuneConfig(steps=args.steps, epoch_steps=args.epoch_steps)
     arms = {}
-    for arm in ARMS:
+    for arm in args.arms:
         rs = [r[arm] for r in per_seed]
         saved = [r["time_saved_fraction"] for r in rs]
         cpu_saved = [r["cpu_saved_fraction"] for r in rs]
         arms[arm] = {
             "diagnosis_config": vars(TuneConfig(steps=args.steps, epoch_steps=args.epoch_steps,
-                                                passive_loss_drop=ARMS[arm])
+                                                passive_loss_drop=ARMS[arm][0],
+                                                adapted_rules=ARMS[arm][1])
                                      .diagnosis_thresholds()),
             "time_saved_fraction_per_seed": saved,
             "time_saved_fraction_mean": round(statistics.fmean(saved), 3),
@@ -170,10 +185,7 @@ def main() -> None:
                   args.epoch_steps, "sampler": "random", "seeds": seeds,
                   "space": {k: list(v) for k, v in vars(space).items()},
                   "link": cfg.link, "scenario": list(cfg.scenarios), "snr_db": list(cfg.snr_db),
-                  "arms": {"bttackler": "BTTackler's code rules (EG, VG, DR, SC, HO, NMG), "
-                                        "dmrx tune's default",
-                           "bttackler+pl": "the same and dmrx's passive-loss rule (PL) at "
-                                           "min_loss_drop 0.02 (dmrx tune --passive-loss-drop)"}},
+                  "arms": {arm: ARM_TEXT[arm] for arm in args.arms}},
         "goal": ">= 30% less wall time with diagnosis for an equal best BMD rate",
         "note": "wall times share 2 cores with other jobs (see load_avg); the CPU times of the "
                 "benchmark's own process are the contention-free measure of the same runs",

@@ -218,7 +218,9 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
     :param stop_after: stop (with a checkpoint) after this global step, as an interruption
         would; None trains to `cfg.steps`
     :param on_epoch: called as `on_epoch(step, log_row, receiver)` after each logged epoch
-        (e.g. a training-health monitor of `dmrx.nn.diagnosis`); returning True stops
+        (e.g. a training-health monitor of `dmrx.nn.diagnosis`), the row with one key more
+        than log.csv's, 'loss_sem': the standard error of the epoch's mean loss (std of its
+        steps' losses / sqrt(epoch_steps)); returning True stops
         training there, with a checkpoint, as `stop_after` would
     :param tensorboard: also write each logged epoch's loss, BMD rate and learning rate as
         TensorBoard scalars ('train/loss', 'train/bmd_rate', 'train/lr' at the global step) to
@@ -275,7 +277,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
     t0 = time.perf_counter() - (log[-1]["elapsed_s"] if log else 0.0)
     bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not progress,
                desc=f"train {cfg.receiver}")
-    epoch_loss = 0.0
+    epoch_loss = epoch_sq = 0.0
     while step < last:
         seed_everything(derive_seed(cfg.seed, "train-step", step))
         ch = channels[int(torch.randint(len(channels), ()))]
@@ -303,11 +305,16 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
         if cfg.scheduler == "cosine":
             sched.step()
         step += 1
-        epoch_loss += data_loss.item()  # logged loss and BMD rate are those of the data
+        epoch_loss += (v := data_loss.item())  # logged loss and BMD rate are those of the data
+        epoch_sq += v * v
         bar.update(1)
         if step % cfg.epoch_steps == 0:
-            mean = epoch_loss / cfg.epoch_steps
-            epoch_loss = 0.0
+            n = cfg.epoch_steps
+            mean = epoch_loss / n
+            # standard error of the epoch's mean loss from its steps' spread (for on_epoch only:
+            # the diagnosis weighs loss changes against it; not written to log.csv)
+            sem = math.sqrt(max(0.0, epoch_sq / n - mean * mean) / (n - 1)) if n > 1 else 0.0
+            epoch_loss = epoch_sq = 0.0
             if cfg.scheduler in ("plateau", "sgd-er"):
                 sched.step(mean)
             log.append({"step": step, "loss": mean, "bmd_rate": bmd_rate(mean),
@@ -317,7 +324,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
             if tb is not None:
                 for key in ("loss", "bmd_rate", "lr"):
                     tb.add_scalar(f"train/{key}", log[-1][key], step)
-            if on_epoch is not None and on_epoch(step, dict(log[-1]), rx):
+            if on_epoch is not None and on_epoch(step, log[-1] | {"loss_sem": sem}, rx):
                 last = step
         if step % cfg.checkpoint_every == 0 or step == last:
             checkpoint()

@@ -256,6 +256,9 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--passive-loss-drop", type=float, default=0.0,
                    help="also stop a trial whose loss fell less than this fraction below its "
                    "first epoch's by 3/20 of the run (dmrx's PL rule; 0: BTTackler's rules only)")
+    u.add_argument("--adapted-rules", action="store_true",
+                   help="judge VG against AdamW's epsilon and NMG / SC late against the epoch "
+                   "loss's sampling noise (dmrx's adaptation of BTTackler's rules)")
     u.add_argument("--seed", type=_nonneg_int, default=0)
     u.add_argument("--out", required=True, help="study directory (resumed if it exists)")
     u.add_argument("--no-progress", action="store_true")
@@ -521,7 +524,8 @@ def _tune(args: argparse.Namespace) -> int:
                      receiver=args.receiver, snr_db=snr, trials=args.trials, steps=args.steps,
                      epoch_steps=args.epoch_steps, seed=args.seed,
                      diagnosis=not args.no_diagnosis, sampler=args.sampler,
-                     passive_loss_drop=args.passive_loss_drop)
+                     passive_loss_drop=args.passive_loss_drop,
+                     adapted_rules=args.adapted_rules)
     result = tune(cfg, args.out, progress=not args.no_progress)
     print(result.table())
     best = result.best

@@ -29,6 +29,7 @@ from dmrx.nn.train import TrainConfig, evaluate_bmd_rate, train
 from dmrx.scenarios.catalog import get_link, get_scenario
 
 SAMPLERS = ("tpe", "random")
+ADAMW_EPS = 1e-8  # nn.train's AdamW keeps torch's default epsilon
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class TuneConfig:
         steps / epoch_steps epochs (`DiagnosisConfig.for_epochs`)
     :param passive_loss_drop: with `diagnosis_config` None, the scaled defaults' `min_loss_drop`
         (dmrx's opt-in PL rule; 0: BTTackler's rules only)
+    :param adapted_rules: with `diagnosis_config` None, judge VG against AdamW's epsilon and
+        NMG / SC late against the epoch losses' sampling noise (z = 2), see `nn.diagnosis`
+        (False: BTTackler's rules as they are)
     :param sampler: 'tpe' or 'random' (random draws the same configurations whatever is
         pruned, which makes runs with and without diagnosis directly comparable)
     """
@@ -91,6 +95,7 @@ class TuneConfig:
     diagnosis: bool = True
     diagnosis_config: DiagnosisConfig | None = None
     passive_loss_drop: float = 0.0
+    adapted_rules: bool = False
     sampler: str = "tpe"
     space: SearchSpace = field(default_factory=SearchSpace)
 
@@ -116,6 +121,9 @@ class TuneConfig:
         if self.passive_loss_drop and self.diagnosis_config is not None:
             raise ValueError("TuneConfig.passive_loss_drop is not allowed with a "
                              "diagnosis_config: set its min_loss_drop instead")
+        if self.adapted_rules and self.diagnosis_config is not None:
+            raise ValueError("TuneConfig.adapted_rules is not allowed with a "
+                             "diagnosis_config: set its adam_eps and noise_z instead")
         self.diagnosis_thresholds()  # raises naming the DiagnosisConfig field
 
     def diagnosis_thresholds(self) -> DiagnosisConfig:
@@ -123,11 +131,15 @@ class TuneConfig:
         this run's epochs."""
         if self.diagnosis_config is not None:
             return self.diagnosis_config
+        adapted = {"adam_eps": ADAMW_EPS, "noise_z": 2.0} if self.adapted_rules else {}
         return DiagnosisConfig.for_epochs(self.steps // self.epoch_steps,
-                                          min_loss_drop=self.passive_loss_drop)
+                                          min_loss_drop=self.passive_loss_drop, **adapted)
 
     def study_name(self) -> str:
-        text = json.dumps(dataclasses.asdict(self) | {"trials": None}, sort_keys=True)
+        d = dataclasses.asdict(self) | {"trials": None}
+        if not self.adapted_rules:
+            del d["adapted_rules"]  # names of studies from before the field stay the same
+        text = json.dumps(d, sort_keys=True)
         return "tune-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def train_config(self, params: dict) -> TrainConfig:

@@ -37,7 +37,11 @@ def curve(losses, total=None, **kw):
     return [EpochHealth(step=i + 1, loss=v, progress=(i + 1) / n,
                         grad_mean_abs=kw.get("grads", HEALTHY_GRADS),
                         grad_zero_frac=kw.get("zeros", (0.0,) * 4),
-                        nonfinite=kw.get("nonfinite", False)) for i, v in enumerate(losses)]
+                        nonfinite=kw.get("nonfinite", False), loss_sem=kw.get("sem", 0.0))
+            for i, v in enumerate(losses)]
+
+
+ADAPTED = DiagnosisConfig(adam_eps=1e-8, noise_z=2.0)
 
 
 # a receiver that learns: the loss falls fast, then settles (20 epochs, as BTTackler's runs)
@@ -111,6 +115,43 @@ def test_passive_loss_when_the_loss_has_barely_moved_in_the_first_half():
     assert [d.split(":")[0] for d in diagnose(curve(creeping), pl)] == ["PL"]
 
 
+def test_adam_aware_vg_judges_the_gradient_against_adams_epsilon():
+    plateau = curve([0.7, 0.69], grads=(5e-6,) * 4)  # SGD: steps 1e5 x smaller than the lr
+    assert "median mean|grad|" in vanishing_gradients(plateau, CFG)
+    assert vanishing_gradients(plateau, ADAPTED) is None  # Adam's step is still ~lr
+    assert "< 1e-08" in vanishing_gradients(curve([0.7, 0.69], grads=(5e-9,) * 4), ADAPTED)
+    # a tensor without any gradient gets no learning signal under any optimizer
+    assert "no gradient at all" in vanishing_gradients(
+        curve([0.7, 0.69], grads=(1e-3, 0.0, 1e-3, 1e-3)), ADAPTED)
+    shrinking = curve([0.7, 0.69], grads=(1e-13, 1e-8, 1e-3, 1e2))  # median 5e-6 > eps
+    assert vanishing_gradients(shrinking, ADAPTED) is None  # ratios do not starve Adam
+
+
+def test_noise_aware_nmg_needs_a_rise_beyond_the_losses_standard_errors():
+    rising = [0.5, 0.45, 0.44, 0.46, 0.48, 0.47]  # last three 0.47 vs 0.4633 before: +0.0067
+    assert "NMG" in no_more_gain(curve(rising), CFG)
+    # each mean of 3 epochs has SE sem / sqrt(3); the difference sem * sqrt(2/3)
+    assert no_more_gain(curve(rising, sem=0.005), ADAPTED) is None  # 2 SE = 0.0082 > 0.0067
+    found = no_more_gain(curve(rising, sem=0.003), ADAPTED)  # 2 SE = 0.0049 < 0.0067
+    assert "NMG" in found and "(noise)" in found
+    # without measured noise the adapted rule is BTTackler's
+    assert no_more_gain(curve(rising), ADAPTED) == no_more_gain(curve(rising), CFG)
+
+
+def test_noise_aware_sc_late_spares_a_steady_descent_and_weighs_noise():
+    # falls steadily from 0.72 to 0.22 in 11 epochs: the lower mean of the second half makes
+    # its CoV the larger, so BTTackler's SC late fires on a curve that converges
+    steady = [0.72 - 0.05 * k for k in range(11)]
+    assert "SC late" in stalled_late(curve(steady, total=20), CFG)
+    assert stalled_late(curve(steady, total=20, sem=0.01), ADAPTED) is None
+    # settled, then swinging: the swing is far beyond sem, so the adapted rule fires too
+    settled_then_moving = [0.50, 0.50, 0.49, 0.50, 0.45, 0.55, 0.40, 0.60]
+    found = stalled_late(curve(settled_then_moving, total=8, sem=0.005), ADAPTED)
+    assert "excess loss CoV" in found
+    # the same swing within the sampling noise of the epoch means is no symptom
+    assert stalled_late(curve(settled_then_moving, total=8, sem=0.2), ADAPTED) is None
+
+
 def test_stalled_late_when_the_second_half_varies_more_than_the_first():
     settled_then_moving = [0.50, 0.50, 0.49, 0.50, 0.45, 0.55, 0.40, 0.60]
     assert "SC late" in stalled_late(curve(settled_then_moving, total=8), CFG)
@@ -172,6 +213,10 @@ def test_diagnosis_config_rejects_bad_thresholds():
         DiagnosisConfig(min_loss_drop=1.0)
     with pytest.raises(ValueError, match="DiagnosisConfig.protect_percent"):
         DiagnosisConfig(protect_percent=0)
+    with pytest.raises(ValueError, match="DiagnosisConfig.adam_eps"):
+        DiagnosisConfig(adam_eps=0.0)
+    with pytest.raises(ValueError, match="DiagnosisConfig.noise_z"):
+        DiagnosisConfig(noise_z=-1.0)
 
 
 def test_top_percentile_matches_numpy():
@@ -256,4 +301,7 @@ def test_monitor_reads_gradients_and_the_hook_stops_training(tmp_path, ref_link)
         assert all(0 <= z < 0.5 for z in e.grad_zero_frac)
     assert monitor.history[-1].progress == 0.5
     assert [e.loss for e in monitor.history] == [r["loss"] for r in result.log]
+    # the standard error of each epoch's mean loss, from its 2 steps: |l1 - l2| / 2
+    assert all(0 < e.loss_sem < e.loss for e in monitor.history)
+    assert "loss_sem" not in result.log[0]  # passed to on_epoch only, not logged
     assert diagnose(monitor.history, protected=True) == []

@@ -41,6 +41,12 @@ def test_tune_scales_bttacklers_thresholds_to_its_epochs():
     assert pl == DiagnosisConfig.for_epochs(6, min_loss_drop=0.02)
     with pytest.raises(ValueError, match="passive_loss_drop is not allowed"):
         TuneConfig(diagnosis_config=mine, passive_loss_drop=0.02, **TINY)
+    adapted = TuneConfig(adapted_rules=True, **TINY).diagnosis_thresholds()
+    assert adapted == DiagnosisConfig.for_epochs(6, adam_eps=1e-8, noise_z=2.0)
+    with pytest.raises(ValueError, match="adapted_rules is not allowed"):
+        TuneConfig(diagnosis_config=mine, adapted_rules=True, **TINY)
+    # the switch names a different study; leaving it off keeps the names studies had before
+    assert TuneConfig(adapted_rules=True).study_name() != TuneConfig().study_name()
 
 
 def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, capsys):
