@@ -2,7 +2,7 @@
 data-aided `neural-da` where shipped) against the classic LS/LMMSE receiver, measured in the
 same run, with parameter counts.
 
-    python benchmarks/receiver_speed.py [--rounds 15] [--checkpoints checkpoints]
+    python benchmarks/receiver_speed.py [--rounds 15] [--checkpoints checkpoints] [--tag T]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default="", help="write receiver_speed-<tag>.json")
     ap.add_argument("--checkpoints", default=str(Path(__file__).parents[1] / "checkpoints"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -53,7 +54,7 @@ def main() -> None:
                                             for n, v in med.items()},
                          **{f"{n.replace('-', '_')}_over_ls": round(med[n] / med["ls"], 3)
                             for n in rxs if n != "ls"}})
-    write("receiver_speed", {
+    write("receiver_speed" + (f"-{args.tag}" if args.tag else ""), {
         "benchmark": "receiver_speed",
         "setup": {"link": link.name, "rounds": args.rounds, "threads": args.threads},
         "parameters": {n: sum(p.numel() for p in rx.parameters()) for n, rx in rxs.items()},

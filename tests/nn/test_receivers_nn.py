@@ -60,3 +60,17 @@ def test_untrained_hybrid_is_exactly_ls(ref_link):
     s, y = _slots(ref_link)
     torch.testing.assert_close(HybridReceiver(ref_link)(y, 0.1), LSReceiver(ref_link)(y, 0.1),
                                rtol=0, atol=0)
+
+
+def test_separable_conv_is_the_2d_correlation_with_the_outer_kernel():
+    from dmrx.nn.receiver import _outer, separable_conv
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 1, 14, 48, generator=gen)
+    wt, wf = torch.rand(27, generator=gen), torch.rand(13, generator=gen)
+    for leave_one_out in (False, True):
+        k = _outer(wt, wf, leave_one_out)
+        assert k[0, 0, 13, 6] == (0.0 if leave_one_out else wt[13] * wf[6])
+        want = torch.nn.functional.conv2d(x, k, padding=(13, 6))  # zero padding, as the grid
+        torch.testing.assert_close(separable_conv(x, wt, wf, leave_one_out), want,
+                                   rtol=1e-5, atol=1e-5)
