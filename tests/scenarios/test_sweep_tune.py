@@ -1,5 +1,6 @@
 import json
 
+import optuna
 import pytest
 
 from dmrx.nn.diagnosis import DiagnosisConfig
@@ -61,3 +62,17 @@ def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, cap
     assert main(["tune", "--scenario", "awgn", "--steps", "10", "--epoch-steps", "5",
                  "--passive-loss-drop", "1.5", "--out", str(tmp_path / "y")]) == 2
     assert "DiagnosisConfig.min_loss_drop=1.5" in capsys.readouterr().err
+
+
+def test_cli_tune_adapted_rules_reach_the_pruner_and_the_record(tmp_path):
+    assert main(["tune", "--scenario", "awgn", "--trials", "1", "--steps", "20",
+                 "--epoch-steps", "5", "--adapted-rules", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    record = json.loads((tmp_path / "tune.json").read_text())
+    assert record["config"]["adapted_rules"] is True
+    # the trial's recorded health carries the loss standard errors the adapted rules weigh
+    (study,) = optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'study.db'}")
+    (trial,) = optuna.load_study(study_name=study.study_name,
+                                 storage=f"sqlite:///{tmp_path / 'study.db'}").trials
+    health = trial.user_attrs["health"]
+    assert len(health) == 4 and all(0 < e["loss_sem"] < e["loss"] for e in health)
