@@ -397,13 +397,11 @@ def heavy_oscillation(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | N
     """HO (second half): the last `window` losses trend up and swing widely."""
     if _first_half(h):
         return None
-    y = [e.loss for e in h[-cfg.window:]]
-    if len(y) < 2:
+    last = h[-cfg.window:]
+    if len(last) < 2:
         return None
-    xm, ym = (len(y) - 1) / 2, statistics.fmean(y)
-    slope = sum((x - xm) * (v - ym) for x, v in enumerate(y)) / \
-        sum((x - xm) ** 2 for x in range(len(y)))
-    cov = _cov(y)
+    y = [e.loss for e in last]
+    slope, cov = _slope(last)[0], _cov(y)
     if slope >= cfg.osc_slope and cov > cfg.osc_cov:
         return (f"HO: last {len(y)} losses slope {slope:.3g}/epoch >= {cfg.osc_slope:.3g}, "
                 f"CoV {cov:.3g} > {cfg.osc_cov:g}")
