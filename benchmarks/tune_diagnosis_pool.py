@@ -1,6 +1,7 @@
 """Judge one arm of several `tune_diagnosis.py` runs (on different sampler seeds) together, as
-the goal of issue 9 asks: every seed keeps the same best trial with the same BMD rate, and the
-mean wall time saved over the seeds is at least 30 %. Each seed's figures are those its run
+the goal of issue 9 asks (`tune_diagnosis.summarise`, as a single run judges its seeds): every
+seed keeps the same best trial with the same BMD rate, and the mean wall time saved over the
+seeds is at least 30 %. Each seed's figures are those its run
 recorded; CPU time saved (the contention-free measure) is listed beside the wall time.
 
     python benchmarks/tune_diagnosis_pool.py --arm adapted+pl --tag adapted-fresh \
@@ -11,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from pathlib import Path
 
 from _common import write
-
-GOAL_SAVED = 0.3
+from tune_diagnosis import summarise
 
 
 def pool(runs: list[dict], arm: str) -> dict:
@@ -38,14 +37,8 @@ def pool(runs: list[dict], arm: str) -> dict:
         "equal_best", "best_bmd_rate", "trials_terminated", "terminated_by_first_symptom")}
         | {"best_bmd_rate_without_diagnosis": x["without_diagnosis"]["best_bmd_rate"]}
         for x in seeds}
-    saved = [p["time_saved_fraction"] for p in per.values()]
-    cpu = [p["cpu_saved_fraction"] for p in per.values()]
-    equal = all(p["equal_best"] for p in per.values())
     return {"arm": arm, "seeds": numbers, "per_seed": per,
-            "time_saved_fraction_mean": round(statistics.fmean(saved), 3),
-            "cpu_saved_fraction_mean": round(statistics.fmean(cpu), 3),
-            "equal_best_every_seed": equal,
-            "goal_met": equal and statistics.fmean(saved) >= GOAL_SAVED}
+            **summarise([x["_arm"] for x in seeds])}
 
 
 def main() -> None:

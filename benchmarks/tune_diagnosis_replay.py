@@ -20,7 +20,7 @@ from pathlib import Path
 
 from _common import write
 
-from dmrx.nn.diagnosis import DiagnosisConfig, EpochHealth, diagnose, is_top
+from dmrx.nn.diagnosis import DiagnosisConfig, EpochHealth, diagnose
 
 
 def replay(trials: list[dict], steps: int, cfg: DiagnosisConfig) -> list[dict]:
@@ -35,9 +35,8 @@ def replay(trials: list[dict], steps: int, cfg: DiagnosisConfig) -> list[dict]:
             values[n][step] = rate
             history.append(EpochHealth(step, math.log(2.0) * (1.0 - rate), step / steps))
             others = [v[step] for m, v in values.items() if m != n and step in v]
-            if n not in protected and len(others) >= cfg.protect_min_trials and is_top(
-                    -rate, [-o for o in others], cfg.protect_percent):
-                protected.add(n)
+            if n not in protected and cfg.protects(-rate, [-o for o in others]):
+                protected.add(n)  # as the pruner: BMD rates ranked as losses
             found = diagnose(history, cfg, protected=n in protected)
             if found:
                 stop = {"at_step": step, "diagnosis": found[0]}

@@ -216,6 +216,13 @@ class DiagnosisConfig:
                 raise ValueError(f"DiagnosisConfig.{name}={v!r} is not allowed: an integer "
                                  f">= {least}")
 
+    def protects(self, mine: float, others: Sequence[float]) -> bool:
+        """A trial whose loss at an epoch is `mine` is among the best (protection starts): at
+        or below the `protect_percent` percentile of at least `protect_min_trials` `others`,
+        the other trials' losses at the same epoch."""
+        return len(others) >= self.protect_min_trials and is_top(mine, others,
+                                                                 self.protect_percent)
+
     @classmethod
     def for_epochs(cls, epochs: int, **overrides) -> DiagnosisConfig:
         """BTTackler's defaults scaled from its 20-epoch runs to runs of `epochs` epochs: the
@@ -414,15 +421,14 @@ def no_more_gain(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
     epoch where the earlier slice is not empty). With `cfg.noise_z` > 0 it must exceed it by
     more than z standard errors of the difference of the two means."""
     half = math.floor(cfg.window / 2 + 0.5)
-    head = [e.loss for e in h[-cfg.window:-half]]
+    head, tail = h[-cfg.window:-half], h[-half:]
     if not head:
         return None
-    tail = [e.loss for e in h[-half:]]
-    before, last = statistics.fmean(head), statistics.fmean(tail)
+    before, last = statistics.fmean(e.loss for e in head), statistics.fmean(e.loss for e in tail)
     margin = 0.0
     if cfg.noise_z > 0:  # standard error of the difference of the two means
-        se = math.sqrt(sum(e.loss_sem ** 2 for e in h[-cfg.window:-half]) / len(head) ** 2
-                       + sum(e.loss_sem ** 2 for e in h[-half:]) / len(tail) ** 2)
+        se = math.sqrt(sum(e.loss_sem ** 2 for e in head) / len(head) ** 2
+                       + sum(e.loss_sem ** 2 for e in tail) / len(tail) ** 2)
         margin = cfg.noise_z * se
     if before + margin < last:
         return (f"NMG: mean loss of the last {len(tail)} epochs {last:.4f} > {before:.4f} "
@@ -578,10 +584,10 @@ class DiagnosisPruner(optuna.pruners.BasePruner):
         if trial.number in self.protected:
             return True  # once among the best, always protected (as BTTackler)
         mine = trial.intermediate_values.get(step)
-        if mine is None or len(others) < self.config.protect_min_trials:
+        if mine is None:
             return False
         sign = -1.0 if self.direction == "maximize" else 1.0  # as a loss: lower is better
-        if is_top(sign * mine, [sign * v for v in others], self.config.protect_percent):
+        if self.config.protects(sign * mine, [sign * v for v in others]):
             self.protected.add(trial.number)
             return True
         return False
