@@ -15,6 +15,19 @@ receiver chain (detection + LDPC decoding).
     python benchmarks/adaptation.py --pretrained checkpoints/neural-ref-4prb-tdl-a \
         --oracle checkpoints/neural-ref-4prb [--variants crc,crc-lite,dmrs-crc]
 
+Multi-condition starts (session 8; declared in this commit before any was run): does a prior
+wider than TDL-A close the gap that no label source or step count closed from the TDL-A-only
+receiver? `checkpoints/neural-ref-4prb-multi` (TDL-A/B/D/E, 30-300 ns, 3-120 km/h) and
+`-narrow` (<= 100 ns, <= 30 km/h), neither with any TDL-C channel, each run once as
+    python benchmarks/adaptation.py --pretrained checkpoints/neural-ref-4prb-{multi,narrow} \
+        --oracle checkpoints/neural-ref-4prb --variants crc,crc-lite,crc-sparse,dmrs-crc \
+        --seed 2 --threads 1 --tag {multi,narrow}
+on seed 2 (seed 1 chose the variants). A start meets the goal if one variant is within 0.5 dB
+of the oracle at some k <= 200 with forgetting <= 0.3 dB and adaptation_over_detection <= 1
+(network only, the strict reading); the pretrained start's own gap (k = 0 before any update,
+`new_channel_snr_db_at_bler_10pct`) is reported beside it, so that what adaptation adds is
+not confused with what the prior brings.
+
 `--genie-labels` (an upper bound, not an adapter): every adapted slot is labelled with its
 true coded bits, as if every block's CRC passed and decoding were free; what the same update
 schedule could reach if the labels were never the bottleneck. It writes adaptation-<tag>.json

@@ -582,6 +582,9 @@ VARIANTS: dict[str, AdaptConfig] = {
     # amortized cost below detection: monitor and learn on every 8th slot, 4 slots per update
     "crc-lite": dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=8, monitor_every=8,
                                     replay_batch=3),
+    # half crc-lite's rate, for a start that needs little adapting (amortized cost ~0.5x)
+    "crc-sparse": dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=16,
+                                      monitor_every=16, replay_batch=3),
     "dmrs": _DMRS,
     "dmrs-crc": dataclasses.replace(_DMRS, lr=3e-4, crc_labels=True, dmrs_weight=0.3),
     "dmrs-norm-last": dataclasses.replace(_DMRS, params="norm-last"),
