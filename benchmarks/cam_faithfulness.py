@@ -29,7 +29,12 @@ The explained layer is `default_layer` (the rectified features the LLR head read
 ill-posed for Grad-CAM (`dmrx.explain.cam.default_layer`).
 
     python benchmarks/cam_faithfulness.py [--slots 200] [--snr-db 11] [--jsr-db 10]
-        [--layer NAME] [--curve-removal matched|thermal] [--out cam_faithfulness]
+        [--layer NAME] [--curve-removal matched|local|thermal] [--out cam_faithfulness]
+
+Session 8 (declared before running): `--curve-removal local --out cam_faithfulness-local`
+replaces each removed RE by noise of the power received around it instead of the grid's mean
+power, the reading of the issue's "noise of the same power" under which a jammed band keeps
+its power; the goals are judged on it exactly as on the default run, which stays beside it.
 """
 
 from __future__ import annotations
@@ -285,8 +290,9 @@ def main() -> None:
                     help="explained layer (default: dmrx.explain.default_layer)")
     ap.add_argument("--curve-removal", default="matched", choices=REMOVALS,
                     help="what replaces a removed RE along the deletion / insertion curves: "
-                         "noise of the grid's mean power ('matched', the issue's definition) "
-                         "or of variance no ('thermal')")
+                         "noise of the grid's mean power ('matched'), of the mean power "
+                         "received around the RE ('local', 3 x 3 box) or of variance no "
+                         "('thermal')")
     ap.add_argument("--out", default="cam_faithfulness",
                     help="results name (benchmarks/results/<out>.json)")
     args = ap.parse_args()
@@ -316,7 +322,9 @@ def main() -> None:
                   "faithfulness_target": "block correct-bit log-likelihood",
                   "faithfulness_removal": {
                       "matched": "noise of the grid's mean power",
-                      "thermal": "thermal noise (variance no)"}[args.curve_removal],
+                      "thermal": "thermal noise (variance no)",
+                      "local": "noise of the mean power received in the 3 x 3 box around "
+                               "the RE"}[args.curve_removal],
                   "references": list(REFERENCES),
                   "cam_removal": "thermal noise (variance no)",
                   "error_target": "BlockError nll (sum of softplus(-s llr))",

@@ -15,7 +15,7 @@ from dmrx.explain import (
     randomized_copy,
     rank_correlation,
 )
-from dmrx.explain.perturbation import blend, matched_noise, thermal_noise
+from dmrx.explain.perturbation import blend, local_noise, matched_noise, thermal_noise
 from dmrx.nn import load_receiver
 from dmrx.ofdm import Channel, Transmitter, seed_everything
 from dmrx.scenarios import get_scenario
@@ -36,6 +36,23 @@ def test_removed_res_get_noise_of_the_grid_power_and_kept_res_stay(region_rx):
     assert torch.equal(out[..., 7:, :], z[..., 7:, :])
     t = thermal_noise(y, torch.full((64,), 0.25), torch.Generator().manual_seed(0))
     assert t.abs().square().mean().item() == pytest.approx(0.25, rel=0.02)
+
+
+def test_local_noise_keeps_the_power_where_it_was_received():
+    # a grid with a band 10x louder (a partial-band jammer): its removal noise stays 10x louder
+    # there, away from the band's edge, while matched noise spreads the mean power everywhere
+    g = torch.Generator().manual_seed(0)
+    y = torch.complex(torch.randn(256, 1, 1, 14, 48, generator=g),
+                      torch.randn(256, 1, 1, 14, 48, generator=g)) / 2 ** 0.5
+    y[..., 12:24] *= 10 ** 0.5
+    z = local_noise(y, generator=g).abs().square().mean(dim=(0, 1, 2, 3))
+    assert z[14:22].mean().item() == pytest.approx(10.0, rel=0.05)
+    assert torch.cat([z[:10], z[26:]]).mean().item() == pytest.approx(1.0, rel=0.05)
+    assert 1.5 < z[11].item() < z[14].item()  # the box straddles the edge: in between
+    zm = matched_noise(y, g).abs().square().mean(dim=(0, 1, 2, 3))
+    assert zm[:10].mean().item() == pytest.approx(zm[14:22].mean().item(), rel=0.05)
+    with pytest.raises(ValueError, match="span"):
+        local_noise(y, span=(2, 3))
 
 
 def test_deletion_and_insertion_reward_the_true_relevance(ref_link, region, region_rx):
