@@ -207,6 +207,25 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     atomic_write(path, write)
 
 
+def receiver_loss(rx: torch.nn.Module, y: torch.Tensor, no: torch.Tensor, c: torch.Tensor,
+                  cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training loss of one batch (without robust training): the BCE of the coded bits,
+    plus, with `cfg.dmrs_hide_fraction`, that of the hidden DMRS (weight `dmrs_loss_weight`).
+
+    :param y: [batch, 1, num_rx_ant, num_ofdm_symbols, fft_size] complex64
+    :param no: [batch] float32
+    :param c: [batch, num_coded_bits] float32 coded bits
+    :return: (loss, data BCE), scalars
+    """
+    if not cfg.dmrs_hide_fraction:
+        loss = F.binary_cross_entropy_with_logits(rx(y, no), c)
+        return loss, loss
+    hidden = rx.hide_dmrs(y.shape[0], cfg.dmrs_hide_fraction)
+    grid = rx.grid_llr(y, no, dmrs_keep=rx.dmrs_mask & ~hidden)
+    data_loss = F.binary_cross_entropy_with_logits(rx.data_llr(grid), c)
+    return data_loss + cfg.dmrs_loss_weight * rx.hidden_dmrs_bce(grid, hidden), data_loss
+
+
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
           progress: bool = True, stop_after: int | None = None,
           on_epoch: Callable[[int, dict, torch.nn.Module], bool] | None = None,
@@ -288,13 +307,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
             y, h = ch(s.x, no)
         if robust is not None:
             loss, data_loss = robust(rx, y, no, s.c, s.x, h)
-        elif cfg.dmrs_hide_fraction:
-            hidden = rx.hide_dmrs(cfg.batch_size, cfg.dmrs_hide_fraction)
-            grid = rx.grid_llr(y, no, dmrs_keep=rx.dmrs_mask & ~hidden)
-            data_loss = F.binary_cross_entropy_with_logits(rx.data_llr(grid), s.c)
-            loss = data_loss + cfg.dmrs_loss_weight * rx.hidden_dmrs_bce(grid, hidden)
         else:
-            loss = data_loss = F.binary_cross_entropy_with_logits(rx(y, no), s.c)
+            loss, data_loss = receiver_loss(rx, y, no, s.c, cfg)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {step}; "
                                      "lower --lr or --grad-clip")
