@@ -29,6 +29,18 @@ from __future__ import annotations
 import torch
 
 
+def unit_noise(y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Circularly-symmetric complex Gaussian noise of unit variance, drawn on the CPU (so a
+    CPU generator reproduces it on any device) and moved to `y`'s device and dtype.
+
+    :param y: any complex tensor (for the shape, device and dtype)
+    :return: same shape and dtype as `y`
+    """
+    re = torch.randn(y.shape, generator=generator, dtype=torch.float32)
+    im = torch.randn(y.shape, generator=generator, dtype=torch.float32)
+    return torch.complex(re, im).to(device=y.device, dtype=y.dtype) / 2 ** 0.5
+
+
 def matched_noise(y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Complex Gaussian noise with, per slot, the mean power of `y` over its REs.
 
@@ -37,10 +49,7 @@ def matched_noise(y: torch.Tensor, generator: torch.Generator | None = None) -> 
     :return: same shape and dtype as `y`
     """
     p = y.abs().square().mean(dim=tuple(range(1, y.dim())), keepdim=True)  # [batch, 1, ...]
-    re = torch.randn(y.shape, generator=generator, dtype=torch.float32)
-    im = torch.randn(y.shape, generator=generator, dtype=torch.float32)
-    z = torch.complex(re, im).to(device=y.device, dtype=y.dtype) / 2 ** 0.5  # unit power
-    return z * p.sqrt()
+    return unit_noise(y, generator) * p.sqrt()
 
 
 def blend(y: torch.Tensor, keep: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -64,10 +73,7 @@ def thermal_noise(y: torch.Tensor, no: torch.Tensor,
     :param no: [batch] float32 noise variance
     :return: same shape and dtype as `y`
     """
-    re = torch.randn(y.shape, generator=generator, dtype=torch.float32)
-    im = torch.randn(y.shape, generator=generator, dtype=torch.float32)
-    z = torch.complex(re, im).to(device=y.device, dtype=y.dtype) / 2 ** 0.5
-    return z * no.to(y.device).reshape(-1, *([1] * (y.dim() - 1))).sqrt()
+    return unit_noise(y, generator) * no.to(y.device).reshape(-1, *([1] * (y.dim() - 1))).sqrt()
 
 
 def local_noise(y: torch.Tensor, span: tuple[int, int] = (3, 3),
@@ -92,10 +98,7 @@ def local_noise(y: torch.Tensor, span: tuple[int, int] = (3, 3),
     local = torch.nn.functional.avg_pool2d(flat, span, stride=1,
                                            padding=(span[0] // 2, span[1] // 2),
                                            count_include_pad=False).reshape(p.shape)
-    re = torch.randn(y.shape, generator=generator, dtype=torch.float32)
-    im = torch.randn(y.shape, generator=generator, dtype=torch.float32)
-    z = torch.complex(re, im).to(device=y.device, dtype=y.dtype) / 2 ** 0.5
-    return z * local.sqrt().to(y.device)
+    return unit_noise(y, generator) * local.sqrt().to(y.device)
 
 
 REMOVALS = ("thermal", "matched", "local")
