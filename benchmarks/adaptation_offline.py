@@ -32,9 +32,17 @@ from adaptation import snr10
 
 from dmrx.nn import load_receiver
 from dmrx.nn.checkpoint import read_config
-from dmrx.nn.train import SlotStream, TrainConfig, bmd_rate, receiver_loss, train
+from dmrx.nn.train import (
+    SlotStream,
+    TrainConfig,
+    bmd_rate,
+    make_optimizer,
+    receiver_loss,
+    train,
+)
 from dmrx.ofdm import derive_seed, seed_everything
 from dmrx.scenarios import build_receiver, get_scenario, parse_snr_db
+from dmrx.scenarios.simulate import parse_db_range
 
 
 def pool(cfg: TrainConfig, pre: torch.nn.Module, n: int, milestones: list[int],
@@ -44,7 +52,7 @@ def pool(cfg: TrainConfig, pre: torch.nn.Module, n: int, milestones: list[int],
     The optimizer, clipping and loss are `train`'s."""
     rx = copy.deepcopy(pre).train()
     y, no, c = SlotStream(cfg, cfg.seed, tag="offline-pool")(0, n)
-    opt = torch.optim.AdamW(rx.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(cfg, rx.parameters())
     gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "offline-pool-batches"))
     losses: list[float] = []
     for step in range(1, milestones[-1] + 1):
@@ -85,7 +93,10 @@ def main() -> None:
     milestones = sorted({int(m) for m in args.milestones.split(",")})
     if milestones[0] < 1:
         ap.error(f"--milestones {args.milestones!r}: step counts must be >= 1")
-    lo, hi = (float(v) for v in args.train_snr_db.split(":"))
+    try:
+        lo, hi = parse_db_range(args.train_snr_db, "--train-snr-db")
+    except ValueError as e:
+        ap.error(str(e))
     pre = load_receiver(args.pretrained)
     link = pre.link
     dst = get_scenario(args.dst)
@@ -111,7 +122,7 @@ def main() -> None:
         curve.append({"steps": m, "slots_seen": m * args.batch_size if args.pool_slots is None
                       else min(args.pool_slots, m * args.batch_size),
                       "train_bmd_rate": rate, "snr_db_at_bler_10pct": s,
-                      "gap_to_oracle_db": None if s is None else s - base["oracle"]})
+                      "gap_to_oracle_db": s - base["oracle"]})
         print(curve[-1], flush=True)
 
     if args.pool_slots is None:
@@ -124,8 +135,7 @@ def main() -> None:
     name = args.pretrained.rstrip("/").split("/")[-1]
     if args.pool_slots is not None:
         name += f"-pool{args.pool_slots}"
-    within = [c["slots_seen"] for c in curve
-              if c["gap_to_oracle_db"] is not None and c["gap_to_oracle_db"] <= 0.5]
+    within = [c["slots_seen"] for c in curve if c["gap_to_oracle_db"] <= 0.5]
     write(f"adaptation_offline-{name}", {
         "benchmark": "adaptation_offline",
         "setup": {"pretrained": args.pretrained, "oracle": args.oracle, "to": args.dst,

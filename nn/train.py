@@ -155,7 +155,8 @@ class TrainResult:
     receiver: torch.nn.Module
 
 
-def _optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    """`cfg`'s optimizer (AdamW or SGD with momentum) over `params`, as `train` makes it."""
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
@@ -260,7 +261,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
         from dmrx.robust.training import RobustConfig, RobustLoss
 
         robust = RobustLoss(RobustConfig.from_dict(cfg.robust), cfg.link)
-    opt = _optimizer(cfg, rx.parameters())
+    opt = make_optimizer(cfg, rx.parameters())
     sched = _scheduler(cfg, opt)
     step, log = 0, []
     meta_train = cfg.as_dict()

@@ -30,7 +30,7 @@ from dmrx.scenarios.receivers import build_receiver as build_named_receiver
 from dmrx.scenarios.report import write_report
 from dmrx.scenarios.runners import BACKENDS, run_sweep
 from dmrx.scenarios.schedules import SCHEDULES, get_schedule
-from dmrx.scenarios.simulate import parse_snr_db, simulate
+from dmrx.scenarios.simulate import parse_db_range, parse_snr_db, simulate
 from dmrx.scenarios.sweep import load_spec
 from dmrx.scenarios.tune import SAMPLERS, TuneConfig, tune
 
@@ -333,11 +333,7 @@ def _train(args: argparse.Namespace) -> int:
     link = get_link(args.link)
     names = [n.strip() for n in args.scenario.split(",") if n.strip()]
     channels = tuple((n, get_scenario(n).channel) for n in names)
-    lo_hi = args.snr_db.split(":")
-    try:
-        snr = (float(lo_hi[0]), float(lo_hi[-1]))
-    except ValueError:
-        raise ValueError(f"--snr-db {args.snr_db!r}: expected low:high in dB") from None
+    snr = parse_db_range(args.snr_db, "--snr-db")
     net = None
     changes = {k: v for k, v in (("num_channels", args.width), ("num_blocks", args.blocks),
                                  ("data_aided_passes", args.data_aided_passes)) if v is not None}
@@ -364,11 +360,7 @@ def _robust_config(args: argparse.Namespace) -> dict | None:
         if args.attack or args.jammers or args.attack_res != "grid":
             raise ValueError("--attack, --attack-res and --jammers need --robust METHOD")
         return None
-    lo_hi = args.jsr_db.split(":")
-    try:
-        jsr = (float(lo_hi[0]), float(lo_hi[-1]))
-    except ValueError:
-        raise ValueError(f"--jsr-db {args.jsr_db!r}: expected low:high in dB") from None
+    jsr = parse_db_range(args.jsr_db, "--jsr-db")
     attack = None if args.robust == "jammer" else (args.attack or "pgd")
     return RobustConfig(args.robust, attack=attack, psr_db=args.psr_db,
                         attack_res=args.attack_res, attack_steps=args.attack_steps,
@@ -514,11 +506,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    lo_hi = args.snr_db.split(":")
-    try:
-        snr = (float(lo_hi[0]), float(lo_hi[-1]))
-    except ValueError:
-        raise ValueError(f"--snr-db {args.snr_db!r}: expected low:high in dB") from None
+    snr = parse_db_range(args.snr_db, "--snr-db")
     cfg = TuneConfig(link=args.link, scenarios=tuple(s.strip() for s in args.scenario.split(",")
                                                      if s.strip()),
                      receiver=args.receiver, snr_db=snr, trials=args.trials, steps=args.steps,

@@ -33,6 +33,20 @@ from dmrx.scenarios.catalog import Scenario, make_channel
 SNR_DB_LIMITS = (-30.0, 60.0)
 
 
+def parse_db_range(text: str, option: str = "--snr-db") -> tuple[float, float]:
+    """'0:18' -> (0.0, 18.0): a low:high range in dB (SNR or JSR drawn uniformly per slot);
+    a single value gives (value, value).
+
+    :param option: the command-line option it came from, for the error
+    :raises ValueError: not numbers
+    """
+    lo_hi = text.split(":")
+    try:
+        return float(lo_hi[0]), float(lo_hi[-1])
+    except ValueError:
+        raise ValueError(f"{option} {text!r}: expected low:high in dB") from None
+
+
 def parse_snr_db(text: str) -> list[float]:
     """'6:14:2' -> [6, 8, 10, 12, 14] (stop inclusive); '10' -> [10].
 
