@@ -3,6 +3,7 @@
 # so none of them needs training). Deterministic: same seed, same weights on the same machine.
 #   bash checkpoints/train.sh [neural-ref-4prb|hybrid-ref-4prb|neural-ref-4prb-hs|hybrid-ref-4prb-hs|
 #                              neural-ref-4prb-tdl-a|neural-ref-4prb-multi|neural-ref-4prb-narrow|
+#                              neural-ref-4prb-broad|neural-ref-4prb-multi-broad|
 #                              neural-da-ref-4prb|neural-da-ref-4prb-hs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,23 @@ run neural-ref-4prb-narrow --link ref-4prb --init checkpoints/neural-ref-4prb-td
   --scenario tdl-a-30ns-3kmh,tdl-a-100ns-30kmh,tdl-b-30ns-30kmh,tdl-b-100ns-3kmh,tdl-d-30ns-30kmh,tdl-d-100ns-3kmh,tdl-e-30ns-3kmh,tdl-e-100ns-30kmh \
   --receiver neural --snr-db 0:18 --steps 6000 --batch-size 64 --lr 1e-3 --scheduler cosine \
   --dmrs-hide-fraction 0.3 --seed 5
+
+# Broad starts (issue 4, session 9): does a prior that covers delay spread and Doppler densely,
+# rather than at 12 points, come closer to the TDL-C oracle before and after adaptation?
+# 100 channels: TDL-A/B/D/E x {10,30,100,200,400} ns x {3,15,30,90,150} km/h. Still never a
+# TDL-C channel, and neither 300 ns nor 60 km/h for any profile (TDL-C 300 ns 60 km/h lies
+# between grid points in both).
+#  - broad: from scratch, as long as the oracle was trained (12000 steps);
+#  - multi-broad: continues the multi start above on the same 100 channels (6000 steps).
+broad=""
+for p in a b d e; do for d in 10 30 100 200 400; do for v in 3 15 30 90 150; do
+  broad+="${broad:+,}tdl-$p-${d}ns-${v}kmh"; done; done; done
+run neural-ref-4prb-broad --link ref-4prb --scenario "$broad" \
+  --receiver neural --width 32 --blocks 4 --snr-db 0:18 --steps 12000 --batch-size 64 \
+  --lr 2e-3 --scheduler cosine --dmrs-hide-fraction 0.3 --seed 7
+run neural-ref-4prb-multi-broad --link ref-4prb --init checkpoints/neural-ref-4prb-multi \
+  --scenario "$broad" --receiver neural --snr-db 0:18 --steps 6000 --batch-size 64 --lr 1e-3 \
+  --scheduler cosine --dmrs-hide-fraction 0.3 --seed 7
 
 # The neural receivers with data-aided passes (ResNetConfig.data_aided_passes): each fine-tunes
 # the receiver above with the passes added (they start as "no correction"), on the same
