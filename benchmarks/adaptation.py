@@ -28,6 +28,12 @@ of the oracle at some k <= 200 with forgetting <= 0.3 dB and adaptation_over_det
 `new_channel_snr_db_at_bler_10pct`) is reported beside it, so that what adaptation adds is
 not confused with what the prior brings.
 
+Broad starts (session 9; declared in 17e2a9c before training): `-broad` (from scratch) and
+`-multi-broad` (continuing multi) are trained on a 100-channel grid, TDL-A/B/D/E x
+{10,30,100,200,400} ns x {3,15,30,90,150} km/h, and run the same way with
+`--variants crc-lite,crc-sparse,dmrs-crc --seed 2 --threads 1 --tag {broad,multi-broad}`; a start
+that meets the goal on seed 2 must meet it again with the same variant on seed 3.
+
 `--genie-labels` (an upper bound, not an adapter): every adapted slot is labelled with its
 true coded bits, as if every block's CRC passed and decoding were free; what the same update
 schedule could reach if the labels were never the bottleneck. It writes adaptation-<tag>.json
