@@ -585,6 +585,15 @@ VARIANTS: dict[str, AdaptConfig] = {
     # half crc-lite's rate, for a start that needs little adapting (amortized cost ~0.5x)
     "crc-sparse": dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=16,
                                       monitor_every=16, replay_batch=3),
+    # for a prior already close to the new channel (checkpoints/neural-ref-4prb-broad): Adam's
+    # first steps move every weight by ~lr whatever the gradient, and at crc-sparse's 1e-3 six
+    # updates on the old channel cost the broad prior 2 dB on the new one; a 10x smaller step,
+    # or a pull back to the pretrained weights (L2-SP), keeps what the prior knows
+    "crc-sparse-slow": dataclasses.replace(_CRC, lr=1e-4, when="schedule", period=16,
+                                           monitor_every=16, replay_batch=3),
+    "crc-sparse-l2sp": dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=16,
+                                           monitor_every=16, replay_batch=3, anchor="l2sp",
+                                           anchor_weight=0.1),
     "dmrs": _DMRS,
     "dmrs-crc": dataclasses.replace(_DMRS, lr=3e-4, crc_labels=True, dmrs_weight=0.3),
     "dmrs-norm-last": dataclasses.replace(_DMRS, params="norm-last"),
