@@ -33,6 +33,10 @@ Broad starts (session 9; declared in 17e2a9c before training): `-broad` (from sc
 {10,30,100,200,400} ns x {3,15,30,90,150} km/h, and run the same way with
 `--variants crc-lite,crc-sparse,dmrs-crc --seed 2 --threads 1 --tag {broad,multi-broad}`; a start
 that meets the goal on seed 2 must meet it again with the same variant on seed 3.
+Neither did (the TDL-A warmup's updates at lr 1e-3 cost the broad prior 0.5-2 dB). Exploratory:
+`crc-sparse-slow` (lr 1e-4) keeps it, chosen on seed 2 (0.50 dB at k=200) and not confirmed on
+seed 3 (0.67 dB); its spread over seeds is then measured on fresh seeds 4 and 5
+(`--variants crc-sparse-slow --tag broad-slow-seed{4,5}`), all of 3-5 reported, none dropped.
 
 `--genie-labels` (an upper bound, not an adapter): every adapted slot is labelled with its
 true coded bits, as if every block's CRC passed and decoding were free; what the same update
