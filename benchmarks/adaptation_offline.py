@@ -135,6 +135,8 @@ def main() -> None:
     name = args.pretrained.rstrip("/").split("/")[-1]
     if args.pool_slots is not None:
         name += f"-pool{args.pool_slots}"
+    if args.seed != 2:  # the default seed keeps the name earlier results were written under
+        name += f"-seed{args.seed}"
     within = [c["slots_seen"] for c in curve if c["gap_to_oracle_db"] <= 0.5]
     write(f"adaptation_offline-{name}", {
         "benchmark": "adaptation_offline",
