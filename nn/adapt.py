@@ -568,6 +568,9 @@ class OnlineAdapter(nn.Module):
 _CRC = AdaptConfig(params="all", lr=3e-4, dmrs_weight=0.0, crc_labels=True, replay_slots=64,
                    replay_batch=7, snr_augment_db=8.0)
 _DMRS = AdaptConfig(params="all", lr=1e-4, replay_slots=64, replay_batch=7, snr_augment_db=8.0)
+# half crc-lite's rate, for a start that needs little adapting (amortized cost ~0.5x)
+_CRC_SPARSE = dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=16, monitor_every=16,
+                                  replay_batch=3)
 VARIANTS: dict[str, AdaptConfig] = {
     "crc": _CRC,
     "crc-shift": dataclasses.replace(_CRC, when="shift", shift_updates=150),
@@ -582,18 +585,13 @@ VARIANTS: dict[str, AdaptConfig] = {
     # amortized cost below detection: monitor and learn on every 8th slot, 4 slots per update
     "crc-lite": dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=8, monitor_every=8,
                                     replay_batch=3),
-    # half crc-lite's rate, for a start that needs little adapting (amortized cost ~0.5x)
-    "crc-sparse": dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=16,
-                                      monitor_every=16, replay_batch=3),
+    "crc-sparse": _CRC_SPARSE,
     # for a prior already close to the new channel (checkpoints/neural-ref-4prb-broad): Adam's
     # first steps move every weight by ~lr whatever the gradient, and at crc-sparse's 1e-3 six
     # updates on the old channel cost the broad prior 2 dB on the new one; a 10x smaller step,
     # or a pull back to the pretrained weights (L2-SP), keeps what the prior knows
-    "crc-sparse-slow": dataclasses.replace(_CRC, lr=1e-4, when="schedule", period=16,
-                                           monitor_every=16, replay_batch=3),
-    "crc-sparse-l2sp": dataclasses.replace(_CRC, lr=1e-3, when="schedule", period=16,
-                                           monitor_every=16, replay_batch=3, anchor="l2sp",
-                                           anchor_weight=0.1),
+    "crc-sparse-slow": dataclasses.replace(_CRC_SPARSE, lr=1e-4),
+    "crc-sparse-l2sp": dataclasses.replace(_CRC_SPARSE, anchor="l2sp", anchor_weight=0.1),
     "dmrs": _DMRS,
     "dmrs-crc": dataclasses.replace(_DMRS, lr=3e-4, crc_labels=True, dmrs_weight=0.3),
     "dmrs-norm-last": dataclasses.replace(_DMRS, params="norm-last"),
