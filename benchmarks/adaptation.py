@@ -38,6 +38,18 @@ Neither did (the TDL-A warmup's updates at lr 1e-3 cost the broad prior 0.5-2 dB
 seed 3 (0.67 dB); its spread over seeds is then measured on fresh seeds 4 and 5
 (`--variants crc-sparse-slow --tag broad-slow-seed{4,5}`), all of 3-5 reported, none dropped.
 
+Broad-long start (session 10; declared in this commit while it trains, before any run):
+`checkpoints/neural-ref-4prb-broad-long` continues `-broad` for 10000 steps on the same grid (the
+prior decided every earlier result, and 200 slots of adaptation did not measurably move a good
+one). Run on fresh seeds 6, 7, 8 as
+    python benchmarks/adaptation.py --pretrained checkpoints/neural-ref-4prb-broad-long \
+        --oracle checkpoints/neural-ref-4prb --variants crc-sparse-slow,crc-sparse-slow-32 \
+        --seed {6,7,8} --threads 1 --tag broad-long-seed{6,7,8}
+A variant meets the goal if its gap to the oracle at k = 200 (not the best k), averaged over
+the three seeds, is <= 0.5 dB, with forgetting <= 0.3 dB and adaptation_over_detection <= 1 on
+every seed. The untouched prior's mean gap is reported beside it: what adaptation adds is the
+difference, and may be nothing.
+
 `--genie-labels` (an upper bound, not an adapter): every adapted slot is labelled with its
 true coded bits, as if every block's CRC passed and decoding were free; what the same update
 schedule could reach if the labels were never the bottleneck. It writes adaptation-<tag>.json

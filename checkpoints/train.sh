@@ -82,6 +82,11 @@ run neural-ref-4prb-broad --link ref-4prb --scenario "$broad" \
 run neural-ref-4prb-multi-broad --link ref-4prb --init checkpoints/neural-ref-4prb-multi \
   --scenario "$broad" --receiver neural --snr-db 0:18 --steps 6000 --batch-size 64 --lr 1e-3 \
   --scheduler cosine --dmrs-hide-fraction 0.3 --seed 7
+# broad-long (session 10): is the broad prior's 0.47-0.78 dB gap to the TDL-C oracle (seeds
+# 2-5) a matter of training? The broad start continued for 10000 more steps on the same grid.
+run neural-ref-4prb-broad-long --link ref-4prb --init checkpoints/neural-ref-4prb-broad \
+  --scenario "$broad" --receiver neural --snr-db 0:18 --steps 10000 --batch-size 64 --lr 1e-3 \
+  --scheduler cosine --dmrs-hide-fraction 0.3 --seed 8
 
 # The neural receivers with data-aided passes (ResNetConfig.data_aided_passes): each fine-tunes
 # the receiver above with the passes added (they start as "no correction"), on the same
