@@ -44,7 +44,10 @@ prior decided every earlier result, and 200 slots of adaptation did not measurab
 one). Run on fresh seeds 6, 7, 8 as
     python benchmarks/adaptation.py --pretrained checkpoints/neural-ref-4prb-broad-long \
         --oracle checkpoints/neural-ref-4prb --variants crc-sparse-slow,crc-sparse-slow-32 \
-        --seed {6,7,8} --threads 1 --tag broad-long-seed{6,7,8}
+        --seed {6,7,8} --threads 1 --tag broad-long-seed{6,7,8} \
+        --also checkpoints/neural-ref-4prb-broad
+(`--also` measures the 12000-step broad start untouched on the same slots: a paired answer to
+whether the longer training moved the prior; it changes none of the other figures)
 A variant meets the goal if its gap to the oracle at k = 200 (not the best k), averaged over
 the three seeds, is <= 0.5 dB, with forgetting <= 0.3 dB and adaptation_over_detection <= 1 on
 every seed. The untouched prior's mean gap is reported beside it: what adaptation adds is the
@@ -99,6 +102,9 @@ def main() -> None:
     ap.add_argument("--tag", default=None, help="write adaptation-<tag>.json")
     ap.add_argument("--steps-per-update", type=int, default=None,
                     help="override the variants' optimizer steps per update")
+    ap.add_argument("--also", default="",
+                    help="comma-separated checkpoints measured untouched on the same new-channel "
+                         "slots as the others (reported as 'also:<path>' only)")
     args = ap.parse_args()
     if args.genie_labels and any(not get_variant(v).crc_labels
                                  for v in args.variants.split(",") if v.strip()):
@@ -112,9 +118,12 @@ def main() -> None:
     snr_db = parse_snr_db(args.snr_db)
     ks = [int(k) for k in args.ks.split(",")]
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    # receivers stop counting one by one (the 100-error rule) on the same slots, so the extra
+    # ones of --also do not change the others' figures
+    also = {f"also:{p}": load_receiver(p, link) for p in args.also.split(",") if p.strip()}
     base = snr10(link, dst, {"pretrained": pre, "oracle": oracle,
                              "ls": build_receiver("ls", link),
-                             "perfect": build_receiver("perfect", link)},
+                             "perfect": build_receiver("perfect", link), **also},
                  snr_db, args.slots, args.seed)
     print("new channel:", base, flush=True)
     over = {} if args.steps_per_update is None else {"steps_per_update": args.steps_per_update}
