@@ -48,6 +48,12 @@ one). Run on fresh seeds 6, 7, 8 as
         --also checkpoints/neural-ref-4prb-broad
 (`--also` measures the 12000-step broad start untouched on the same slots: a paired answer to
 whether the longer training moved the prior; it changes none of the other figures)
+`checkpoints/neural-ref-4prb-broad-long-2` (10000 steps more) was declared while broad-long's
+runs were under way, before any of their results, but after a screening look (data BCE at 10 dB
+on 600 TDL-C slots of seed 123, not an evaluation seed: broad 0.2120, broad-long 0.2077, oracle
+0.2030) showed the longer training had closed about half of the BCE gap. It is judged by the
+same rule on fresh seeds 9, 10, 11 (`--tag broad-long-2-seed{9,10,11} --also
+checkpoints/neural-ref-4prb-broad-long`).
 A variant meets the goal if its gap to the oracle at k = 200 (not the best k), averaged over
 the three seeds, is <= 0.5 dB, with forgetting <= 0.3 dB and adaptation_over_detection <= 1 on
 every seed. The untouched prior's mean gap is reported beside it: what adaptation adds is the
