@@ -8,6 +8,9 @@ pre-jammer level (within two binomial standard errors of the difference).
 
     python benchmarks/adaptation_jammer.py --checkpoint checkpoints/neural-ref-4prb-tdl-a \
         --variants dmrs-crc,dmrs
+    python benchmarks/adaptation_jammer.py --checkpoint checkpoints/neural-ref-4prb-broad-long \
+        --variants crc-sparse-slow-32 --threads 1 --tag broad-long
+(the second: the start and variant that meet adaptation.py's goal, session 10)
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ def main() -> None:
     ap.add_argument("--variants", default="dmrs-crc,dmrs")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tag", default=None, help="write adaptation_jammer-<tag>.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     static = load_receiver(args.checkpoint)
@@ -64,7 +68,7 @@ def main() -> None:
         if name in result.adapters:
             out[name] |= {k: result.adapters[name][k]
                           for k in ("updates", "rollbacks", "shifts_detected")}
-    write("adaptation_jammer", {
+    write("adaptation_jammer" if args.tag is None else f"adaptation_jammer-{args.tag}", {
         "benchmark": "adaptation_jammer",
         "setup": {"checkpoint": args.checkpoint, "scenario": args.scenario,
                   "snr_db": args.snr_db, "slots": args.slots, "jammer": vars(jammer),
