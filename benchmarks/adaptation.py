@@ -48,6 +48,10 @@ one). Run on fresh seeds 6, 7, 8 as
         --also checkpoints/neural-ref-4prb-broad
 (`--also` measures the 12000-step broad start untouched on the same slots: a paired answer to
 whether the longer training moved the prior; it changes none of the other figures)
+Outcome: crc-sparse-slow-32 meets the rule (gap at k = 200: 0.21 / 0.20 / 0.25 dB, mean 0.22;
+forgetting <= 0.06 dB; cost 0.76-0.82x); crc-sparse-slow has the gap (mean 0.23) but costs
+1.05-1.12x. The untouched prior is 0.20 / 0.15 / 0.22 dB from the oracle (broad on the same
+slots: 0.59 / 0.26 / 0.42): the longer training, not the adaptation, closed the gap.
 `checkpoints/neural-ref-4prb-broad-long-2` (10000 steps more) was declared while broad-long's
 runs were under way, before any of their results, but after a screening look (data BCE at 10 dB
 on 600 TDL-C slots of seed 123, not an evaluation seed: broad 0.2120, broad-long 0.2077, oracle

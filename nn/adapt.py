@@ -593,7 +593,9 @@ VARIANTS: dict[str, AdaptConfig] = {
     "crc-sparse-slow": dataclasses.replace(_CRC_SPARSE, lr=1e-4),
     "crc-sparse-l2sp": dataclasses.replace(_CRC_SPARSE, anchor="l2sp", anchor_weight=0.1),
     # crc-sparse-slow at half the rate (one update and one monitored slot per 32): the
-    # per-update work is ~13 detections, so period 16 measured 1.04-1.10x detection
+    # per-update work is ~13 detections, so period 16 measured 1.04-1.10x detection; from
+    # checkpoints/neural-ref-4prb-broad-long it keeps the prior (0.22 dB from the TDL-C oracle
+    # at k=200) at 0.76-0.82x (benchmarks/results/adaptation-broad-long-seed*.json)
     "crc-sparse-slow-32": dataclasses.replace(_CRC_SPARSE, lr=1e-4, period=32, monitor_every=32),
     "dmrs": _DMRS,
     "dmrs-crc": dataclasses.replace(_DMRS, lr=3e-4, crc_labels=True, dmrs_weight=0.3),
