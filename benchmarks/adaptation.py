@@ -58,6 +58,9 @@ on 600 TDL-C slots of seed 123, not an evaluation seed: broad 0.2120, broad-long
 0.2030) showed the longer training had closed about half of the BCE gap. It is judged by the
 same rule on fresh seeds 9, 10, 11 (`--tag broad-long-2-seed{9,10,11} --also
 checkpoints/neural-ref-4prb-broad-long`).
+Outcome: crc-sparse-slow-32 meets it again (0.23 / 0.09 / 0.13 dB at k = 200, mean 0.15;
+forgetting <= 0.05 dB; cost 0.74-0.81x); the untouched prior is 0.17 / 0.17 / 0.15 dB from the
+oracle against broad-long's 0.23 / 0.17 / 0.15 on the same slots: the prior has levelled off.
 A variant meets the goal if its gap to the oracle at k = 200 (not the best k), averaged over
 the three seeds, is <= 0.5 dB, with forgetting <= 0.3 dB and adaptation_over_detection <= 1 on
 every seed. The untouched prior's mean gap is reported beside it: what adaptation adds is the
