@@ -51,17 +51,25 @@ def _cpu_to_reach(r: TuneResult, target: float) -> float | None:
     return None
 
 
-# arm -> (TuneConfig.passive_loss_drop, adapted_rules): BTTackler's code rules (the default),
-# those plus dmrx's opt-in passive-loss rule, and both with dmrx's adaptations of VG (to AdamW)
-# and of NMG / SC late (to the epoch loss's sampling noise)
-ARMS = {"bttackler": (0.0, False), "bttackler+pl": (0.02, False), "adapted+pl": (0.02, True)}
+# arm -> its TuneConfig fields: BTTackler's code rules (the default), those plus dmrx's opt-in
+# passive-loss rule, both with dmrx's adaptations of VG (to AdamW) and of NMG / SC late (to the
+# epoch loss's sampling noise), and those plus dmrx's vanishing-update rule VU at the rule of
+# thumb's 1e-3 (`nn.diagnosis.vanishing_updates`)
+ARMS = {"bttackler": {},
+        "bttackler+pl": {"passive_loss_drop": 0.02},
+        "adapted+pl": {"passive_loss_drop": 0.02, "adapted_rules": True},
+        "adapted+pl+vu": {"passive_loss_drop": 0.02, "adapted_rules": True,
+                          "min_update_ratio": 1e-3}}
 GOAL_SAVED = 0.3  # issue 9: at least 30 % less time for an equal best result
 ARM_TEXT = {
     "bttackler": "BTTackler's code rules (EG, VG, DR, SC, HO, NMG), dmrx tune's default",
     "bttackler+pl": "the same and dmrx's passive-loss rule (PL) at min_loss_drop 0.02 "
                     "(dmrx tune --passive-loss-drop)",
     "adapted+pl": "the same with VG judged against AdamW's epsilon and NMG / SC late against "
-                  "the epoch losses' standard errors at z = 2 (dmrx tune --adapted-rules)"}
+                  "the epoch losses' standard errors at z = 2 (dmrx tune --adapted-rules)",
+    "adapted+pl+vu": "the same and dmrx's vanishing-update rule VU: median per-step update / "
+                     "weight ratio < 1e-3 in the first 3 epochs (dmrx tune --min-update-ratio "
+                     "1e-3)"}
 
 
 def compare(plain: tuple, diag: tuple, to_best: tuple, args: argparse.Namespace) -> dict:
@@ -131,10 +139,9 @@ def summarise(rs: list[dict]) -> dict:
 def run_seed(seed: int, args: argparse.Namespace, space: SearchSpace, tmp: Path) -> dict:
     runs = {}
     for arm in (None, *args.arms):
-        pl, adapted = ARMS.get(arm, (0.0, False))
         cfg = TuneConfig(trials=args.trials, steps=args.steps, epoch_steps=args.epoch_steps,
                          sampler="random", seed=seed, diagnosis=arm is not None, space=space,
-                         passive_loss_drop=pl, adapted_rules=adapted)
+                         **ARMS.get(arm, {}))
         load, c0 = os.getloadavg()[0], time.process_time()
         r = tune(cfg, tmp / f"seed{seed}-{arm or 'none'}", progress=False)
         cpu = time.process_time() - c0
@@ -178,8 +185,7 @@ def main() -> None:
         per_seed = [run_seed(s, args, space, Path(tmp)) for s in seeds]
     cfg = TuneConfig(steps=args.steps, epoch_steps=args.epoch_steps)
     arms = {arm: {"diagnosis_config": vars(TuneConfig(
-        steps=args.steps, epoch_steps=args.epoch_steps, passive_loss_drop=ARMS[arm][0],
-        adapted_rules=ARMS[arm][1]).diagnosis_thresholds())}
+        steps=args.steps, epoch_steps=args.epoch_steps, **ARMS[arm]).diagnosis_thresholds())}
         | summarise([r[arm] for r in per_seed]) for arm in args.arms}
     write("tune_diagnosis" + (f"-{args.tag}" if args.tag else ""), {
         "benchmark": "tune_diagnosis",

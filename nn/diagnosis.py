@@ -29,12 +29,16 @@ NMG     no more gain                 any epoch: mean of the last 3 losses > mean
 PL      passive loss (dmrx, opt-in)  first half, >= 3 epochs: the best loss so far is less
                                      than `min_loss_drop` below the first epoch's (not a
                                      BTTackler code rule: see `passive_loss`)
+VU      vanishing updates (dmrx,     first 3 epochs: median over weight tensors of one step's
+        opt-in)                      update / weight norm ratio < `min_update_ratio` (not a
+                                     BTTackler code rule: see `vanishing_updates`)
 ======  ===========================  =========================================================
 
-Protection (BTTackler's `if_top_train_loss`): VG, DR, SC, PL and NMG are skipped for a trial whose
-training loss at this epoch is at or below the 10th percentile (linear interpolation, as
-`numpy.percentile`) of the other trials' losses at the same epoch, once at least 10 other
-trials reached it; a trial once protected stays protected. EG and HO are never skipped.
+Protection (BTTackler's `if_top_train_loss`): VG, VU, DR, SC, PL and NMG are skipped for a
+trial whose training loss at this epoch is at or below the 10th percentile (linear
+interpolation, as `numpy.percentile`) of the other trials' losses at the same epoch, once at
+least 10 other trials reached it; a trial once protected stays protected. EG and HO are never
+skipped.
 
 What differs from BTTackler, and why:
 
@@ -110,6 +114,9 @@ class EpochHealth:
     :param nonfinite: a NaN/Inf was seen in the loss or a gradient during the epoch
     :param loss_sem: standard error of `loss` as the mean of the epoch's step losses (their
         std / sqrt(steps)); 0 if not measured
+    :param update_ratio: per weight tensor, the mean over the epoch's steps of one optimizer
+        step's update relative to the weights, ||w_t - w_(t-1)|| / ||w_(t-1)||; empty if not
+        measured
     """
 
     step: int
@@ -119,6 +126,7 @@ class EpochHealth:
     grad_zero_frac: tuple[float, ...] = ()
     nonfinite: bool = False
     loss_sem: float = 0.0
+    update_ratio: tuple[float, ...] = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -127,7 +135,8 @@ class EpochHealth:
     def from_dict(cls, d: dict) -> EpochHealth:
         return cls(int(d["step"]), float(d["loss"]), float(d["progress"]),
                    tuple(d.get("grad_mean_abs", ())), tuple(d.get("grad_zero_frac", ())),
-                   bool(d.get("nonfinite", False)), float(d.get("loss_sem", 0.0)))
+                   bool(d.get("nonfinite", False)), float(d.get("loss_sem", 0.0)),
+                   tuple(d.get("update_ratio", ())))
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,9 @@ class DiagnosisConfig:
         of more than z standard errors; SC late compares the halves' CoVs of the variance the
         epoch means have beyond their sampling variance, and fires only if the second half does
         not still descend (its fitted slope not below -z standard errors)
+    :param min_update_ratio: VU (dmrx's addition, see `vanishing_updates`): in the first
+        `sc_min_epochs` epochs, the median over weight tensors of one step's update relative
+        to the weights is below it; 0 (the default) turns VU off
     """
 
     max_grad: float = 1e4
@@ -185,6 +197,7 @@ class DiagnosisConfig:
     protect_min_trials: int = 10
     adam_eps: float | None = None
     noise_z: float = 0.0
+    min_update_ratio: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("max_grad", "max_grad_ratio", "min_grad", "min_grad_ratio", "min_loss_cov",
@@ -203,6 +216,10 @@ class DiagnosisConfig:
         if not 0 < self.max_zero_grad < 1:
             raise ValueError(f"DiagnosisConfig.max_zero_grad={self.max_zero_grad!r} is not "
                              "allowed: in (0, 1)")
+        if not (isinstance(self.min_update_ratio, int | float)
+                and 0 <= self.min_update_ratio < 1):
+            raise ValueError(f"DiagnosisConfig.min_update_ratio={self.min_update_ratio!r} is not "
+                             "allowed: in [0, 1)")
         if not 0 <= self.min_loss_drop < 1:
             raise ValueError(f"DiagnosisConfig.min_loss_drop={self.min_loss_drop!r} is not "
                              "allowed: in [0, 1)")
@@ -307,6 +324,30 @@ def vanishing_gradients(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str |
     if ratios and statistics.median(ratios) < cfg.min_grad_ratio:
         return (f"VG: median adjacent-layer mean|grad| ratio "
                 f"{statistics.median(ratios):.3g} < {cfg.min_grad_ratio:g}")
+    return None
+
+
+def vanishing_updates(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
+    """VU (dmrx, opt-in; while the history is at most `sc_min_epochs` epochs long): the
+    optimizer's steps are too small to move the weights within the run, the median over weight
+    tensors of ||w_t - w_(t-1)|| / ||w_(t-1)|| below `min_update_ratio`.
+
+    VG's reading of "the weights do not move" for an adaptive optimizer: AdamW's step is about
+    lr per weight whatever the gradient's scale, so a learning rate far too small leaves
+    healthy gradients and a smooth, slow descent (no BTTackler rule fires), while its updates
+    are a tiny fraction of the weights. The common rule of thumb (Karpathy, CS231n "Neural
+    Networks Part 3", ratio of updates to weights) puts a healthy ratio around 1e-3 per step
+    and reads a lower one as a learning rate that is too low. Checked only in the first epochs:
+    later, small steps are convergence (the cosine schedule and Adam's noise-dominated moments
+    shrink them in every run). Gradient statistics start with the second epoch, so VU can fire
+    from the second epoch on."""
+    u = h[-1].update_ratio
+    if cfg.min_update_ratio == 0 or not u or len(h) > cfg.sc_min_epochs:
+        return None
+    med = statistics.median(u)
+    if med < cfg.min_update_ratio:
+        return (f"VU: median update / weight ratio {med:.3g} per step < "
+                f"{cfg.min_update_ratio:g} after {len(h)} epochs")
     return None
 
 
@@ -440,8 +481,8 @@ Rule = Callable[[Sequence[EpochHealth], DiagnosisConfig], "str | None"]
 # Rules that fire whatever the other trials do (BTTackler's EG and HO).
 UNPROTECTED_RULES: tuple[Rule, ...] = (nonfinite, exploding_gradients, heavy_oscillation)
 # Rules that protection skips for a trial among the best (BTTackler's VG, DR, SC, NMG).
-PROTECTED_RULES: tuple[Rule, ...] = (vanishing_gradients, dying_relu, stalled_early,
-                                     passive_loss, stalled_late, no_more_gain)
+PROTECTED_RULES: tuple[Rule, ...] = (vanishing_gradients, vanishing_updates, dying_relu,
+                                     stalled_early, passive_loss, stalled_late, no_more_gain)
 
 
 def diagnose(h: Sequence[EpochHealth], cfg: DiagnosisConfig | None = None, *,
@@ -489,16 +530,20 @@ class HealthMonitor:
         self._grad_sum: list[float] = []
         self._zero_sum: list[float] = []
         self._grad_n: list[int] = []
+        self._upd_sum: list[float] = []
+        self._upd_n: list[int] = []
         self._nonfinite = False
 
     def _attach(self, rx: torch.nn.Module) -> None:
         weights = [p for p in rx.parameters() if p.requires_grad and p.dim() > 1]
-        self._grad_sum, self._zero_sum = [0.0] * len(weights), [0.0] * len(weights)
-        self._grad_n = [0] * len(weights)
+        n = len(weights)
+        self._grad_sum, self._zero_sum, self._grad_n = [0.0] * n, [0.0] * n, [0] * n
+        self._upd_sum, self._upd_n = [0.0] * n, [0] * n
+        self._prev: list[torch.Tensor | None] = [None] * n
         for i, p in enumerate(weights):
-            self._handles.append(p.register_hook(self._grad_hook(i)))
+            self._handles.append(p.register_hook(self._grad_hook(i, p)))
 
-    def _grad_hook(self, i: int):
+    def _grad_hook(self, i: int, p: torch.Tensor):
         def hook(g: torch.Tensor) -> None:
             with torch.no_grad():
                 a = g.abs().mean().item()
@@ -507,6 +552,18 @@ class HealthMonitor:
                 self._grad_sum[i] += a
                 self._zero_sum[i] += (g == 0).float().mean().item()
                 self._grad_n[i] += 1
+                # the weights as this backward sees them hold the previous step's update: the
+                # step of the optimizer itself is not hooked, one copy of a small tensor is
+                # cheaper than wrapping it
+                prev = self._prev[i]
+                if prev is None:
+                    self._prev[i] = p.detach().clone()
+                else:
+                    norm = prev.norm().item()
+                    if norm > 0:
+                        self._upd_sum[i] += (p.detach() - prev).norm().item() / norm
+                        self._upd_n[i] += 1
+                    prev.copy_(p.detach())
 
         return hook
 
@@ -516,12 +573,14 @@ class HealthMonitor:
             self._attach(rx)
         grads = tuple(s / n for s, n in zip(self._grad_sum, self._grad_n, strict=True) if n)
         zeros = tuple(s / n for s, n in zip(self._zero_sum, self._grad_n, strict=True) if n)
+        updates = tuple(s / n for s, n in zip(self._upd_sum, self._upd_n, strict=True) if n)
         e = EpochHealth(int(step), float(row["loss"]), min(1.0, step / self.total_steps),
-                        grads, zeros, self._nonfinite, float(row.get("loss_sem", 0.0)))
+                        grads, zeros, self._nonfinite, float(row.get("loss_sem", 0.0)),
+                        updates)
         self.history.append(e)
-        self._grad_sum = [0.0] * len(self._grad_sum)
-        self._zero_sum = [0.0] * len(self._zero_sum)
-        self._grad_n = [0] * len(self._grad_n)
+        n = len(self._grad_sum)
+        self._grad_sum, self._zero_sum, self._grad_n = [0.0] * n, [0.0] * n, [0] * n
+        self._upd_sum, self._upd_n = [0.0] * n, [0] * n
         self._nonfinite = False
         return e
 

@@ -259,6 +259,10 @@ def _parser() -> argparse.ArgumentParser:
     u.add_argument("--adapted-rules", action="store_true",
                    help="judge VG against AdamW's epsilon and NMG / SC late against the epoch "
                    "loss's sampling noise (dmrx's adaptation of BTTackler's rules)")
+    u.add_argument("--min-update-ratio", type=float, default=0.0,
+                   help="also stop a trial whose median per-step update / weight norm ratio "
+                   "is below this in its first 3/20 of the run (dmrx's VU rule, e.g. 1e-3; 0: "
+                   "off)")
     u.add_argument("--seed", type=_nonneg_int, default=0)
     u.add_argument("--out", required=True, help="study directory (resumed if it exists)")
     u.add_argument("--no-progress", action="store_true")
@@ -513,7 +517,8 @@ def _tune(args: argparse.Namespace) -> int:
                      epoch_steps=args.epoch_steps, seed=args.seed,
                      diagnosis=not args.no_diagnosis, sampler=args.sampler,
                      passive_loss_drop=args.passive_loss_drop,
-                     adapted_rules=args.adapted_rules)
+                     adapted_rules=args.adapted_rules,
+                     min_update_ratio=args.min_update_ratio)
     result = tune(cfg, args.out, progress=not args.no_progress)
     print(result.table())
     best = result.best

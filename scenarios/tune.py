@@ -78,6 +78,9 @@ class TuneConfig:
     :param adapted_rules: with `diagnosis_config` None, judge VG against AdamW's epsilon and
         NMG / SC late against the epoch losses' sampling noise (z = 2), see `nn.diagnosis`
         (False: BTTackler's rules as they are)
+    :param min_update_ratio: with `diagnosis_config` None, the scaled defaults'
+        `min_update_ratio` (dmrx's opt-in VU rule, see `nn.diagnosis.vanishing_updates`; 0:
+        off)
     :param sampler: 'tpe' or 'random' (random draws the same configurations whatever is
         pruned, which makes runs with and without diagnosis directly comparable)
     """
@@ -96,6 +99,7 @@ class TuneConfig:
     diagnosis_config: DiagnosisConfig | None = None
     passive_loss_drop: float = 0.0
     adapted_rules: bool = False
+    min_update_ratio: float = 0.0
     sampler: str = "tpe"
     space: SearchSpace = field(default_factory=SearchSpace)
 
@@ -121,6 +125,9 @@ class TuneConfig:
         if self.passive_loss_drop and self.diagnosis_config is not None:
             raise ValueError("TuneConfig.passive_loss_drop is not allowed with a "
                              "diagnosis_config: set its min_loss_drop instead")
+        if self.min_update_ratio and self.diagnosis_config is not None:
+            raise ValueError("TuneConfig.min_update_ratio is not allowed with a "
+                             "diagnosis_config: set its min_update_ratio instead")
         if self.adapted_rules and self.diagnosis_config is not None:
             raise ValueError("TuneConfig.adapted_rules is not allowed with a "
                              "diagnosis_config: set its adam_eps and noise_z instead")
@@ -133,12 +140,14 @@ class TuneConfig:
             return self.diagnosis_config
         adapted = {"adam_eps": ADAMW_EPS, "noise_z": 2.0} if self.adapted_rules else {}
         return DiagnosisConfig.for_epochs(self.steps // self.epoch_steps,
-                                          min_loss_drop=self.passive_loss_drop, **adapted)
+                                          min_loss_drop=self.passive_loss_drop,
+                                          min_update_ratio=self.min_update_ratio, **adapted)
 
     def study_name(self) -> str:
         d = dataclasses.asdict(self) | {"trials": None}
-        if not self.adapted_rules:
-            del d["adapted_rules"]  # names of studies from before the field stay the same
+        for name in ("adapted_rules", "min_update_ratio"):
+            if not d[name]:
+                del d[name]  # names of studies from before the field stay the same
         text = json.dumps(d, sort_keys=True)
         return "tune-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 

@@ -23,6 +23,7 @@ from dmrx.nn.diagnosis import (
     stalled_early,
     stalled_late,
     vanishing_gradients,
+    vanishing_updates,
 )
 from dmrx.scenarios import get_scenario
 
@@ -37,7 +38,8 @@ def curve(losses, total=None, **kw):
     return [EpochHealth(step=i + 1, loss=v, progress=(i + 1) / n,
                         grad_mean_abs=kw.get("grads", HEALTHY_GRADS),
                         grad_zero_frac=kw.get("zeros", (0.0,) * 4),
-                        nonfinite=kw.get("nonfinite", False), loss_sem=kw.get("sem", 0.0))
+                        nonfinite=kw.get("nonfinite", False), loss_sem=kw.get("sem", 0.0),
+                        update_ratio=kw.get("updates", ()))
             for i, v in enumerate(losses)]
 
 
@@ -113,6 +115,21 @@ def test_passive_loss_when_the_loss_has_barely_moved_in_the_first_half():
     assert passive_loss(curve(creeping), DiagnosisConfig(min_loss_drop=0.01)) is None
     assert diagnose(curve(creeping), pl, protected=True) == []  # a protected rule
     assert [d.split(":")[0] for d in diagnose(curve(creeping), pl)] == ["PL"]
+
+
+def test_vanishing_updates_only_in_the_first_epochs_and_only_when_asked():
+    vu = DiagnosisConfig(min_update_ratio=1e-3)
+    small, healthy = (2e-4, 5e-4, 4e-4, 9e-4), (2e-3, 5e-3, 4e-4, 3e-3)
+    assert vanishing_updates(curve([0.7, 0.69], updates=small), vu).startswith("VU: median")
+    assert vanishing_updates(curve([0.7, 0.69], updates=healthy), vu) is None  # median 2.5e-3
+    assert vanishing_updates(curve([0.7, 0.69], updates=small), CFG) is None  # off by default
+    assert vanishing_updates(curve([0.7], updates=()), vu) is None  # not measured
+    # after the first sc_min_epochs epochs small steps are convergence, not a diagnosis
+    assert vanishing_updates(curve([0.7, 0.69, 0.68], updates=small), vu)
+    assert vanishing_updates(curve([0.7, 0.69, 0.68, 0.67], updates=small), vu) is None
+    assert diagnose(curve([0.7, 0.6], updates=small), vu, protected=True) == []
+    with pytest.raises(ValueError, match="min_update_ratio"):
+        DiagnosisConfig(min_update_ratio=-1e-3)
 
 
 def test_adam_aware_vg_judges_the_gradient_against_adams_epsilon():
@@ -305,3 +322,29 @@ def test_monitor_reads_gradients_and_the_hook_stops_training(tmp_path, ref_link)
     assert all(0 < e.loss_sem < e.loss for e in monitor.history)
     assert "loss_sem" not in result.log[0]  # passed to on_epoch only, not logged
     assert diagnose(monitor.history, protected=True) == []
+
+
+def test_monitor_measures_the_update_ratio_of_a_plain_sgd_step():
+    # SGD without momentum: w_t - w_(t-1) = -lr g_(t-1), so the ratio the monitor records at
+    # a step is lr ||g|| / ||w|| of the step before, computed here independently
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.Tanh(), torch.nn.Linear(5, 1))
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    monitor = HealthMonitor(total_steps=4)
+    x, y = torch.randn(16, 6), torch.randn(16, 1)
+    monitor.update(1, {"loss": 1.0}, net)  # attaches the hooks
+    expected = []
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(net(x), y).backward()
+        w = [p for p in net.parameters() if p.dim() > 1]
+        expected.append([0.05 * p.grad.norm().item() / p.norm().item() for p in w])
+        opt.step()
+    e = monitor.update(2, {"loss": 0.9}, net)
+    monitor.detach()
+    # 3 backward passes: the first only takes the reference copy, the next two see the
+    # updates of steps 1 and 2
+    want = [sum(col) / 2 for col in zip(*expected[:2], strict=True)]
+    assert e.update_ratio == pytest.approx(want, rel=1e-5)

@@ -46,8 +46,13 @@ def test_tune_scales_bttacklers_thresholds_to_its_epochs():
     assert adapted == DiagnosisConfig.for_epochs(6, adam_eps=1e-8, noise_z=2.0)
     with pytest.raises(ValueError, match="adapted_rules is not allowed"):
         TuneConfig(diagnosis_config=mine, adapted_rules=True, **TINY)
-    # the switch names a different study; leaving it off keeps the names studies had before
+    vu = TuneConfig(min_update_ratio=1e-3, **TINY).diagnosis_thresholds()
+    assert vu == DiagnosisConfig.for_epochs(6, min_update_ratio=1e-3)
+    with pytest.raises(ValueError, match="min_update_ratio is not allowed"):
+        TuneConfig(diagnosis_config=mine, min_update_ratio=1e-3, **TINY)
+    # a switch names a different study; leaving it off keeps the names studies had before
     assert TuneConfig(adapted_rules=True).study_name() != TuneConfig().study_name()
+    assert TuneConfig(min_update_ratio=1e-3).study_name() != TuneConfig().study_name()
 
 
 def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, capsys):
@@ -62,17 +67,25 @@ def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, cap
     assert main(["tune", "--scenario", "awgn", "--steps", "10", "--epoch-steps", "5",
                  "--passive-loss-drop", "1.5", "--out", str(tmp_path / "y")]) == 2
     assert "DiagnosisConfig.min_loss_drop=1.5" in capsys.readouterr().err
+    assert main(["tune", "--scenario", "awgn", "--steps", "10", "--epoch-steps", "5",
+                 "--min-update-ratio", "2", "--out", str(tmp_path / "z")]) == 2
+    assert "DiagnosisConfig.min_update_ratio=2" in capsys.readouterr().err
 
 
 def test_cli_tune_adapted_rules_reach_the_pruner_and_the_record(tmp_path):
     assert main(["tune", "--scenario", "awgn", "--trials", "1", "--steps", "20",
-                 "--epoch-steps", "5", "--adapted-rules", "--out", str(tmp_path),
-                 "--no-progress"]) == 0
+                 "--epoch-steps", "5", "--adapted-rules", "--min-update-ratio", "1e-9",
+                 "--out", str(tmp_path), "--no-progress"]) == 0
     record = json.loads((tmp_path / "tune.json").read_text())
     assert record["config"]["adapted_rules"] is True
+    assert record["config"]["min_update_ratio"] == 1e-9
     # the trial's recorded health carries the loss standard errors the adapted rules weigh
     (study,) = optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'study.db'}")
     (trial,) = optuna.load_study(study_name=study.study_name,
                                  storage=f"sqlite:///{tmp_path / 'study.db'}").trials
     health = trial.user_attrs["health"]
     assert len(health) == 4 and all(0 < e["loss_sem"] < e["loss"] for e in health)
+    # and the update ratios VU judges, from the second epoch on (hooks attach after the first)
+    assert health[0]["update_ratio"] == []
+    assert all(len(e["update_ratio"]) >= 3 and all(0 < u < 1 for u in e["update_ratio"])
+               for e in health[1:])
