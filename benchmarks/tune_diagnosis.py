@@ -16,6 +16,17 @@ trained so far and still competes for the best.
 
     python benchmarks/tune_diagnosis.py [--trials 20] [--steps 120] [--epoch-steps 6]
         [--seeds 1,2,3] [--arms a,b] [--tag T]   (--tag T writes tune_diagnosis-T.json)
+
+Session 11 (declared before running): arm `adapted+pl+vu` on fresh sampler seeds 10-13, at
+`dmrx tune`'s trial length, two processes at once (1 thread each):
+`--steps 300 --epoch-steps 15 --seeds 10,11 --arms adapted+pl+vu --tag vu-seeds10-11` and the
+same with `--seeds 12,13 --tag vu-seeds12-13`, pooled by `tune_diagnosis_pool.py --arm
+adapted+pl+vu --tag pooled-vu-fresh`. The goal is met if the same best trial is kept in every
+seed and the mean wall time saved over the 4 seeds is >= 30 % (CPU time saved reported
+beside it). Disclosure: VU was designed after seeing seeds 1-9, where no trial with lr < 3e-4
+came within 0.3 of the best BMD rate; its threshold, 1e-3, is the common rule of thumb, not
+fitted. Replaying seeds 6-9's recorded trials with "lr < 1e-4 stops at epoch 2" as a stand-in
+for VU (update ratios were not recorded then) gave 20-42 %, mean ~27 %: the outcome is open.
 """
 
 from __future__ import annotations
