@@ -26,6 +26,13 @@ updates by half for at most 0.1 dB?
 
     python benchmarks/gated_adaptation.py [--quick] [--data out/metadata] [--model logreg]
     python benchmarks/gated_adaptation.py --model hicem --select-on-seeds 11,12,13
+
+Session 11 (declared before running): the HiCEM gate trained on the larger dataset of
+`metadata_models.py`'s session-11 note, at the pre-declared base-rate threshold, on fresh
+seeds: `--data out/metadata-big --model hicem --seeds 4,5,6 --tag big` (writes
+gated_adaptation_hicem_big.json).
+Goal as stated: >= 50 % fewer updates than always-adapt with a loss <= 0.1 dB (from the BLER
+curve, as `goal_met` computes it).
 """
 
 from __future__ import annotations
@@ -197,6 +204,7 @@ def main() -> None:
                     help="100 slots per segment, one offset, one threshold, one seed, a quick "
                          "dataset if none exists")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tag", default="", help="append _<tag> to the results name")
     ap.add_argument("--select-on-seeds", default="",
                     help="comma-separated seeds of the schedule (disjoint from --seeds) on "
                          "which --candidates are swept and one threshold chosen "
@@ -262,6 +270,8 @@ def main() -> None:
         name += "_selected"
     if args.quick:
         name += "-quick"
+    if args.tag:
+        name += f"_{args.tag}"
     write(name, {
         "benchmark": "gated_adaptation",
         "setup": {"checkpoint": args.checkpoint, "schedule": runs[0]["schedule"],
