@@ -348,7 +348,8 @@ def vanishing_updates(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | N
     and reads a lower one as a learning rate that is too low. Checked only in the first epochs:
     later, small steps are convergence (the cosine schedule and Adam's noise-dominated moments
     shrink them in every run). Gradient statistics start with the second epoch, so VU can fire
-    from the second epoch on."""
+    from the second epoch on. Meant for trials trained from scratch (as `dmrx tune`'s): a
+    fine-tuning run from trained weights is healthy at much smaller ratios."""
     u = h[-1].update_ratio
     if cfg.min_update_ratio == 0 or not u or len(h) > cfg.sc_min_epochs:
         return None
