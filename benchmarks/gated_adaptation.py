@@ -33,6 +33,10 @@ seeds: `--data out/metadata-big --model hicem --seeds 4,5,6 --tag big` (writes
 gated_adaptation_hicem_big.json).
 Goal as stated: >= 50 % fewer updates than always-adapt with a loss <= 0.1 dB (from the BLER
 curve, as `goal_met` computes it).
+Then, declared after that run met the goal (74.4 % fewer updates, 0.00 dB from BLER, 0.08 dB
+from mean BCE) and before this one: a confirmation on three more fresh seeds, `--seeds 7,8,9
+--tag big-confirm`, because 5 vs 5 discordant block errors leave the BLER-based loss within
+about +-0.1 dB of chance. The goal counts as met only if it is met on 7-9 as well.
 """
 
 from __future__ import annotations
