@@ -40,6 +40,11 @@ about +-0.1 dB of chance. The goal counts as met only if it is met on 7-9 as wel
 Outcome: on 7-9, 74.2 % fewer updates, 0.13 dB from BLER (3 vs 1 discordant block errors in
 3600 slots), 0.08 dB from mean BCE: not met by the BLER criterion, so not met. By mean BCE (every
 bit, the finer measure) the gate costs 0.08 dB on both seed sets.
+Then, declared before running it: two verdicts on 3 seeds each disagree because 2 block errors
+decide them, so one run on 12 fresh seeds (14400 slots), `--seeds 14,15,...,25 --tag
+big-12seeds`, decides for this gate: met iff its pooled update reduction is >= 50 % and its
+pooled loss from BLER is <= 0.1 dB. Seeds 11-13 were used by an earlier selection run, so they
+are skipped.
 """
 
 from __future__ import annotations
