@@ -85,10 +85,10 @@ health rule can tell from a fast trial still falling to the best.
 VU (opt-in, `min_update_ratio`, `dmrx tune --min-update-ratio 1e-3`) catches those slow
 trials whose learning rate is too small to move the weights at all: on fresh seeds 10-13
 (results/tune_diagnosis-pooled-vu-fresh.json) adapted rules + PL + VU at the rule of thumb's
-1e-3 stopped 3-9 trials per search, 18 of them by VU in their 2nd epoch, kept the best trial in
-every seed and saved 24.6 % of the wall time (10.5-32.1 %). The rest of the slow trials (lr
-~1.5e-4 to 5e-4, per-step ratios 1.5e-3 to 5e-3: in the healthy range by that rule, ending at
-BMD rates of 0.1-0.5 against a best of ~0.7) are what keeps the saving under 30 %.
+1e-3 stopped 3-9 trials per search, 18 of them by VU in their 2nd or 3rd epoch, kept the best
+trial in every seed and saved 24.6 % of the wall time (10.5-32.1 %). The rest of the slow
+trials (lr ~1.5e-4 to 5e-4, per-step ratios 1.5e-3 to 5e-3: in the healthy range by that rule,
+ending at BMD rates of 0.1-0.5 against a best of ~0.7) are what keeps the saving under 30 %.
 
 No threshold was fitted to dmrx's own searches (benchmarks/tune_diagnosis.py measures them as
 they are). As in BTTackler, a stopped trial still reports the result of the model it has
@@ -489,7 +489,8 @@ def no_more_gain(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | None:
 Rule = Callable[[Sequence[EpochHealth], DiagnosisConfig], "str | None"]
 # Rules that fire whatever the other trials do (BTTackler's EG and HO).
 UNPROTECTED_RULES: tuple[Rule, ...] = (nonfinite, exploding_gradients, heavy_oscillation)
-# Rules that protection skips for a trial among the best (BTTackler's VG, DR, SC, NMG).
+# Rules that protection skips for a trial among the best (BTTackler's VG, DR, SC, NMG, and
+# dmrx's VU and PL).
 PROTECTED_RULES: tuple[Rule, ...] = (vanishing_gradients, vanishing_updates, dying_relu,
                                      stalled_early, passive_loss, stalled_late, no_more_gain)
 
@@ -541,6 +542,7 @@ class HealthMonitor:
         self._grad_n: list[int] = []
         self._upd_sum: list[float] = []
         self._upd_n: list[int] = []
+        self._prev: list[torch.Tensor | None] = []  # each weight tensor at the last backward
         self._nonfinite = False
 
     def _attach(self, rx: torch.nn.Module) -> None:
@@ -548,7 +550,7 @@ class HealthMonitor:
         n = len(weights)
         self._grad_sum, self._zero_sum, self._grad_n = [0.0] * n, [0.0] * n, [0] * n
         self._upd_sum, self._upd_n = [0.0] * n, [0] * n
-        self._prev: list[torch.Tensor | None] = [None] * n
+        self._prev = [None] * n
         for i, p in enumerate(weights):
             self._handles.append(p.register_hook(self._grad_hook(i, p)))
 
