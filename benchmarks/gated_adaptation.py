@@ -45,6 +45,9 @@ decide them, so one run on 12 fresh seeds (14400 slots), `--seeds 14,15,...,25 -
 big-12seeds`, decides for this gate: met iff its pooled update reduction is >= 50 % and its
 pooled loss from BLER is <= 0.1 dB. Seeds 11-13 were used by an earlier selection run, so they
 are skipped.
+Outcome (gated_adaptation_hicem_big-12seeds.json): 74.2 % fewer updates, 0.097 dB from BLER,
+0.083 dB from mean BCE: met, at the edge. The loss is real: 21 slots failed only with the
+gate, 4 only without it.
 """
 
 from __future__ import annotations
