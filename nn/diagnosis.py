@@ -537,44 +537,40 @@ class HealthMonitor:
         self.total_steps = total_steps
         self.history: list[EpochHealth] = []
         self._handles: list = []
-        self._grad_sum: list[float] = []
-        self._zero_sum: list[float] = []
-        self._grad_n: list[int] = []
-        self._upd_sum: list[float] = []
-        self._upd_n: list[int] = []
+        # per weight tensor, on its device (no host sync per step; read once per epoch): the
+        # epoch's sums of mean|grad|, of the zero fraction and of the update ratio, and the
+        # counts of gradients and of update ratios seen
+        self._sums: list[torch.Tensor] = []
+        self._counts: list[torch.Tensor] = []
         self._prev: list[torch.Tensor | None] = []  # each weight tensor at the last backward
-        self._nonfinite = False
 
     def _attach(self, rx: torch.nn.Module) -> None:
         weights = [p for p in rx.parameters() if p.requires_grad and p.dim() > 1]
-        n = len(weights)
-        self._grad_sum, self._zero_sum, self._grad_n = [0.0] * n, [0.0] * n, [0] * n
-        self._upd_sum, self._upd_n = [0.0] * n, [0] * n
-        self._prev = [None] * n
+        self._sums = [torch.zeros(3, dtype=torch.float64, device=p.device) for p in weights]
+        self._counts = [torch.zeros(2, dtype=torch.float64, device=p.device) for p in weights]
+        self._prev = [None] * len(weights)
         for i, p in enumerate(weights):
             self._handles.append(p.register_hook(self._grad_hook(i, p)))
 
     def _grad_hook(self, i: int, p: torch.Tensor):
         def hook(g: torch.Tensor) -> None:
             with torch.no_grad():
-                a = g.abs().mean().item()
-                if not math.isfinite(a):
-                    self._nonfinite = True
-                self._grad_sum[i] += a
-                self._zero_sum[i] += (g == 0).float().mean().item()
-                self._grad_n[i] += 1
+                s, c = self._sums[i], self._counts[i]
+                s[0] += g.abs().mean()
+                s[1] += (g == 0).float().mean()
+                c[0] += 1
                 # the weights as this backward sees them hold the previous step's update: the
                 # step of the optimizer itself is not hooked, one copy of a small tensor is
                 # cheaper than wrapping it
                 prev = self._prev[i]
                 if prev is None:
                     self._prev[i] = p.detach().clone()
-                else:
-                    norm = prev.norm().item()
-                    if norm > 0:
-                        self._upd_sum[i] += (p.detach() - prev).norm().item() / norm
-                        self._upd_n[i] += 1
-                    prev.copy_(p.detach())
+                    return
+                norm = prev.norm().double()
+                moved = norm > 0
+                s[2] += torch.where(moved, (p.detach() - prev).norm().double() / norm, 0.0)
+                c[1] += moved
+                prev.copy_(p.detach())
 
         return hook
 
@@ -582,17 +578,18 @@ class HealthMonitor:
         """Close the epoch that ended at `step` (row: train's log row, with 'loss')."""
         if not self._handles:
             self._attach(rx)
-        grads = tuple(s / n for s, n in zip(self._grad_sum, self._grad_n, strict=True) if n)
-        zeros = tuple(s / n for s, n in zip(self._zero_sum, self._grad_n, strict=True) if n)
-        updates = tuple(s / n for s, n in zip(self._upd_sum, self._upd_n, strict=True) if n)
+        sums = [s.tolist() for s in self._sums]
+        counts = [c.tolist() for c in self._counts]
+        grads = tuple(s[0] / c[0] for s, c in zip(sums, counts, strict=True) if c[0])
+        zeros = tuple(s[1] / c[0] for s, c in zip(sums, counts, strict=True) if c[0])
+        updates = tuple(s[2] / c[1] for s, c in zip(sums, counts, strict=True) if c[1])
+        # a NaN/Inf gradient leaves its tensor's sum of mean|grad| non-finite
+        nonfinite = not all(map(math.isfinite, grads))
         e = EpochHealth(int(step), float(row["loss"]), min(1.0, step / self.total_steps),
-                        grads, zeros, self._nonfinite, float(row.get("loss_sem", 0.0)),
-                        updates)
+                        grads, zeros, nonfinite, float(row.get("loss_sem", 0.0)), updates)
         self.history.append(e)
-        n = len(self._grad_sum)
-        self._grad_sum, self._zero_sum, self._grad_n = [0.0] * n, [0.0] * n, [0] * n
-        self._upd_sum, self._upd_n = [0.0] * n, [0] * n
-        self._nonfinite = False
+        for t in (*self._sums, *self._counts):
+            t.zero_()
         return e
 
     def detach(self) -> None:
