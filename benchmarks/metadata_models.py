@@ -32,12 +32,13 @@ Goals (issue #8): MEDIC and HiCEM within 0.02 AUROC of the gradient-boosted tree
 interventions raise task accuracy monotonically.
 
     python benchmarks/metadata_models.py [--data out/metadata] [--seed 0] [--quick] [--tag T]
-        [--test-data DIR] [--tune N] [--tune-labels should_adapt,...]
+        [--test-data DIR] [--tune N] [--tune-hicem] [--tune-labels should_adapt,...]
 
 `--test-data DIR` scores on DIR/test.parquet (a build with another seed) instead of the test
 table of --data; `--tune N` replaces the MEDIC and gradient-boosted-tree grids of the labels in
 `--tune-labels` by an N-trial Optuna TPE search each, scored by val AUROC (MEDIC over its
-paper's search space, `MEDIC_SPACE`; the trees over `GBT_SPACE`).
+paper's search space, `MEDIC_SPACE`; the trees over `GBT_SPACE`; with `--tune-hicem`, HiCEM
+over `HICEM_SPACE` as well).
 
 Session 11 (declared before running): the default dataset's should_adapt test holds 8
 adaptation segments (cluster-bootstrap SE of MEDIC's AUROC gap 0.088, larger than the gap
@@ -65,6 +66,13 @@ goals are judged as `goals` computes them. block_error keeps its grids: both mod
 already within 0.02 there, and a MEDIC search on its 30 000 training rows would take ~2 h on
 this machine. The interventions on the fresh test are a new measurement of the same
 val-chosen policy procedure, reported as it comes out.
+
+Session 12, second run (declared after seeing the first, results/
+metadata_models-big-tuned-fresh.json): that run tuned the trees and MEDIC but left HiCEM on its
+2-point grid, an unequal comparison of my making, and HiCEM's should-adapt gap to the tuned
+trees came out 0.027. `... --tune 30 --tune-hicem --tune-labels should_adapt --tag
+big-tuned-all-fresh` gives HiCEM the same 30-trial search. The test table is the same one and
+has now been seen, so this run corrects the comparison; it is not a fresh measurement.
 """
 
 from __future__ import annotations
@@ -101,6 +109,11 @@ MEDIC_SPACE = {"batch_size": ("int", 16, 256), "lr": ("float", 1e-5, 1e-1),
 # scikit-learn HistGradientBoostingClassifier's main capacity and regularisation knobs
 GBT_SPACE = {"learning_rate": ("float", 0.01, 0.3), "max_leaf_nodes": ("int", 4, 64),
              "min_samples_leaf": ("int", 5, 200), "l2_regularization": ("float", 1e-6, 10.0)}
+# HiCEM's (CEM's) training knobs; p_int and the task-loss variants stay with the intervention
+# policies below
+HICEM_SPACE = {"concept_weight": ("float", 0.1, 10.0), "emb_size": ("int", 4, 32),
+               "lr": ("float", 1e-4, 1e-2), "batch_size": ("int", 64, 512),
+               "head_hidden": ("int", 16, 256)}
 
 
 def _load(data: Path, seed: int, test_data: Path | None = None) -> dict:
@@ -335,7 +348,7 @@ def _fit_hicem(m, X, C, y, Xv, Cv, yv, seed):
 
 
 def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune: int = 0,
-        tune_labels: tuple[str, ...] = ()) -> dict:
+        tune_labels: tuple[str, ...] = (), tune_hicem: bool = False) -> dict:
     torch.manual_seed(seed)
     tables = _load(data, seed, test_data)
     meta = data / "dataset.json"  # the builder's arguments: which version of the data
@@ -346,7 +359,8 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
         out["test_data"] = str(test_data)
         out["test_dataset"] = json.loads((test_data / "dataset.json").read_text())
     out["tuning"] = {"trials": tune, "labels": list(tune_labels), "medic_space": MEDIC_SPACE,
-                     "gbt_space": GBT_SPACE} if tune else None
+                     "gbt_space": GBT_SPACE,
+                     "hicem_space": HICEM_SPACE if tune_hicem else None} if tune else None
     medic_epochs = (10, 5, 5) if quick else (40, 30, 30)  # the paper's three phases
     hicem_epochs = 20 if quick else 150
 
@@ -406,11 +420,15 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
         hier = split.hierarchy
         Cs = np.hstack([C, sub_all[keep]])
         dh = {"train": (X, Cs, y, kinds), "val": (Xv, None, yv, kv)}
-        models["hicem"] = _select(
-            "hicem", [{"concept_weight": w} for w in (1.0, 10.0)],
-            lambda cfg, hier=hier: HiCEM(CONCEPTS, hierarchy=hier, feature_names=FEATURES,
-                                         epochs=hicem_epochs, **cfg),
-            lambda m, X, C, y, Xv, Cv, yv: _fit_hicem(m, X, C, y, Xv, None, yv, seed), dh)
+        make_hicem = lambda cfg, hier=hier: HiCEM(  # noqa: E731
+            CONCEPTS, hierarchy=hier, feature_names=FEATURES, epochs=hicem_epochs, **cfg)
+        fit_hicem = lambda m, X, C, y, Xv, Cv, yv: _fit_hicem(  # noqa: E731
+            m, X, C, y, Xv, None, yv, seed)
+        if tune and label in tune_labels and tune_hicem:
+            models["hicem"] = _tune("hicem", HICEM_SPACE, tune, seed, make_hicem, fit_hicem, dh)
+        else:
+            models["hicem"] = _select("hicem", [{"concept_weight": w} for w in (1.0, 10.0)],
+                                      make_hicem, fit_hicem, dh)
         for name, (m, cfg, tried) in models.items():
             res["models"][name] = {"config": cfg, "test": _scores(yt, m.predict_proba(Xt)[:, 1]),
                                    "tried": tried}
@@ -541,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="score on DIR/test.parquet (same builder settings, another seed)")
     ap.add_argument("--tune", type=int, default=0,
                     help="N-trial Optuna search for MEDIC and the trees instead of grids")
+    ap.add_argument("--tune-hicem", action="store_true",
+                    help="--tune searches HiCEM's training knobs too (HICEM_SPACE)")
     ap.add_argument("--tune-labels", default=",".join(LABELS),
                     help=f"comma-separated labels --tune applies to (of {', '.join(LABELS)})")
     args = ap.parse_args(argv)
@@ -551,7 +571,8 @@ def main(argv: list[str] | None = None) -> int:
                  else f"--tune {args.tune}: a count >= 0")
     torch.set_num_threads(1)
     t0 = time.time()
-    payload = run(args.data, args.seed, args.quick, args.test_data, args.tune, tune_labels)
+    payload = run(args.data, args.seed, args.quick, args.test_data, args.tune, tune_labels,
+                  args.tune_hicem)
     payload["elapsed_s"] = round(time.time() - t0, 1)
     write("metadata_models" + ("-quick" if args.quick else "")
           + (f"-{args.tag}" if args.tag else ""), payload)
