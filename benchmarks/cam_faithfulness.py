@@ -35,6 +35,17 @@ Session 8 (declared before running): `--curve-removal local --out cam_faithfulne
 replaces each removed RE by noise of the power received around it instead of the grid's mean
 power, the reading of the issue's "noise of the same power" under which a jammed band keeps
 its power; the goals are judged on it exactly as on the default run, which stays beside it.
+
+Session 12 (declared before running): at --jsr-db 10 every jammed block fails (BLER 1.0 in
+both runs above), so the jammed condition explains a receiver that never decodes and its
+error-event maps have no successes to contrast with; Score-CAM's LL maps were zero on 199 of
+200 slots there. The jammer power is instead set where half the blocks fail, by a criterion
+fixed before any map was computed at it: on calibration seed 99 (200 slots, 11 dB, band
+12:24) the jammed BLER was 0.10 / 0.39 / 0.585 / 1.0 at JSR -10 / -6 / -5 / -3 dB (clean
+0.04 at 11 dB), and -5 dB is the 1 dB grid point closest to 0.5. Runs, seed 1 as before:
+`--jsr-db -5 --out cam_faithfulness-jsr-5` (grid-power removal) and `--jsr-db -5
+--curve-removal local --out cam_faithfulness-local-jsr-5`; the goals are judged exactly as
+`goals` computes them, and met only if met in both.
 """
 
 from __future__ import annotations
