@@ -146,36 +146,6 @@ def _check_same_builder(data: Path, test_data: Path) -> None:
                          f"{diff}")
 
 
-def _tune(name: str, space: dict, n_trials: int, seed: int, make, fit,
-          d: dict) -> tuple[object, dict, list]:
-    """`_select` with an Optuna TPE search of `n_trials` configs over `space` ({param: (kind,
-    low, high[, log])}, log-uniform unless log=False) instead of a grid."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    (X, C, y, _), (Xv, Cv, yv, _) = d["train"], d["val"]
-    tried, best = [], None
-
-    def objective(trial):
-        nonlocal best
-        cfg = {k: (trial.suggest_int if v[0] == "int" else trial.suggest_float)(
-            k, v[1], v[2], log=v[3] if len(v) > 3 else True) for k, v in space.items()}
-        t0 = time.time()
-        m = fit(make(cfg), X, C, y, Xv, Cv, yv)
-        val = _scores(yv, m.predict_proba(Xv)[:, 1])
-        tried.append({"config": cfg, "val": val, "fit_s": round(time.time() - t0, 1)})
-        print(f"  {name} {cfg}: val AUROC {val['auroc']:.4f} ({time.time() - t0:.1f} s)",
-              flush=True)
-        if best is None or val["auroc"] > best[1]["val"]["auroc"]:
-            best = (m, tried[-1])
-        return val["auroc"]
-
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=n_trials)
-    return best[0], best[1]["config"], tried
-
-
 def _arrays(table, label: str):
     X, C, y = to_arrays(table, label)
     keep = table.column(label).to_numpy(zero_copy_only=False) >= 0
@@ -188,20 +158,54 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict:
     return {"auroc": auroc, "accuracy": float(((p >= 0.5) == y).mean())}
 
 
-def _select(name: str, grid: list[dict], make, fit, d: dict) -> tuple[object, dict, list]:
-    """Fit each config on train, keep the one with the best val AUROC."""
-    (X, C, y, _), (Xv, Cv, yv, _) = d["train"], d["val"]
-    tried, best = [], None
-    for cfg in grid:
+class _Selection:
+    """Fits configs on train and keeps the one with the best val AUROC (`tried`: every one)."""
+
+    def __init__(self, name: str, make, fit, d: dict):
+        self.name, self.make, self.fit, self.d = name, make, fit, d
+        self.tried: list[dict] = []
+        self.best: tuple[object, dict] | None = None
+
+    def score(self, cfg: dict) -> float:
+        (X, C, y, _), (Xv, Cv, yv, _) = self.d["train"], self.d["val"]
         t0 = time.time()
-        m = fit(make(cfg), X, C, y, Xv, Cv, yv)
+        m = self.fit(self.make(cfg), X, C, y, Xv, Cv, yv)
         val = _scores(yv, m.predict_proba(Xv)[:, 1])
-        tried.append({"config": cfg, "val": val, "fit_s": round(time.time() - t0, 1)})
-        print(f"  {name} {cfg}: val AUROC {val['auroc']:.4f} ({time.time() - t0:.1f} s)",
+        self.tried.append({"config": cfg, "val": val, "fit_s": round(time.time() - t0, 1)})
+        print(f"  {self.name} {cfg}: val AUROC {val['auroc']:.4f} ({time.time() - t0:.1f} s)",
               flush=True)
-        if best is None or val["auroc"] > best[1]["val"]["auroc"]:
-            best = (m, tried[-1])
-    return best[0], best[1]["config"], tried
+        if self.best is None or val["auroc"] > self.best[1]["val"]["auroc"]:
+            self.best = (m, self.tried[-1])
+        return val["auroc"]
+
+    def result(self) -> tuple[object, dict, list]:
+        return self.best[0], self.best[1]["config"], self.tried
+
+
+def _select(name: str, grid: list[dict], make, fit, d: dict) -> tuple[object, dict, list]:
+    """Fit each config of `grid` on train, keep the one with the best val AUROC."""
+    sel = _Selection(name, make, fit, d)
+    for cfg in grid:
+        sel.score(cfg)
+    return sel.result()
+
+
+def _tune(name: str, space: dict, n_trials: int, seed: int, make, fit,
+          d: dict) -> tuple[object, dict, list]:
+    """`_select` over the configs of an Optuna TPE search of `n_trials` trials over `space`
+    ({param: (kind, low, high[, log])}, log-uniform unless log=False) instead of a grid."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sel = _Selection(name, make, fit, d)
+
+    def objective(trial):
+        return sel.score({k: (trial.suggest_int if v[0] == "int" else trial.suggest_float)(
+            k, v[1], v[2], log=v[3] if len(v) > 3 else True) for k, v in space.items()})
+
+    optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(
+        seed=seed)).optimize(objective, n_trials=n_trials)
+    return sel.result()
 
 
 def _split_report(split, kinds: np.ndarray) -> dict:
@@ -397,9 +401,12 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
             "logreg", [{"C": c} for c in (0.01, 0.1, 1.0, 10.0)],
             lambda cfg: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, **cfg)),
             fit_plain, d)
-        make_gbt = lambda cfg: HistGradientBoostingClassifier(  # noqa: E731
-            random_state=seed, **cfg)
-        fit_medic = lambda m, X, C, y, Xv, Cv, yv: m.fit(X, y, Xv, yv, seed=seed)  # noqa: E731
+        def make_gbt(cfg):
+            return HistGradientBoostingClassifier(random_state=seed, **cfg)
+
+        def fit_medic(m, X, C, y, Xv, Cv, yv):
+            return m.fit(X, y, Xv, yv, seed=seed)
+
         if tune and label in tune_labels:
             models["gradient_boosted_trees"] = _tune("gbt", GBT_SPACE, tune, seed, make_gbt,
                                                      fit_plain, d)
@@ -420,10 +427,13 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
         hier = split.hierarchy
         Cs = np.hstack([C, sub_all[keep]])
         dh = {"train": (X, Cs, y, kinds), "val": (Xv, None, yv, kv)}
-        make_hicem = lambda cfg, hier=hier: HiCEM(  # noqa: E731
-            CONCEPTS, hierarchy=hier, feature_names=FEATURES, epochs=hicem_epochs, **cfg)
-        fit_hicem = lambda m, X, C, y, Xv, Cv, yv: _fit_hicem(  # noqa: E731
-            m, X, C, y, Xv, None, yv, seed)
+        def make_hicem(cfg, hier=hier):
+            return HiCEM(CONCEPTS, hierarchy=hier, feature_names=FEATURES,
+                         epochs=hicem_epochs, **cfg)
+
+        def fit_hicem(m, X, C, y, Xv, Cv, yv):
+            return _fit_hicem(m, X, C, y, Xv, None, yv, seed)
+
         if tune and label in tune_labels and tune_hicem:
             models["hicem"] = _tune("hicem", HICEM_SPACE, tune, seed, make_hicem, fit_hicem, dh)
         else:
