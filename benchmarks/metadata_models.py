@@ -4,10 +4,11 @@ On the per-slot metadata dataset (`dmrx.explain.metadata`, --data, built with it
 `build_dataset` if absent), for each label (block_error, should_adapt), on test:
 
 - AUROC and accuracy (threshold 0.5) of MEDIC, HiCEM, logistic regression and
-  HistGradientBoosting (scikit-learn). Hyperparameters come from small grids scored by
-  validation AUROC only; every model is trained on train with the same seed. All four minimise
-  an unweighted loss (MEDIC's paper default `class_weight="balanced"` shifts its threshold; it
-  is set to None here so accuracies compare).
+  HistGradientBoosting (scikit-learn). Hyperparameters come from small grids (or, with
+  `--tune`, Optuna searches) scored by validation AUROC only; every model is trained on
+  train with the same seed. All four minimise an unweighted loss (MEDIC's paper default
+  `class_weight="balanced"` shifts its threshold; it is set to None here so accuracies
+  compare).
 - Uncertainty: rows of one simulated point or adaptation segment are strongly correlated, so
   standard errors come from a cluster bootstrap that resamples whole (run, scenario, SNR,
   jammer) groups of the test table.
