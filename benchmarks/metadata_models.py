@@ -514,14 +514,14 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
             variants[vname] = HiCEM(CONCEPTS, hierarchy=hier, feature_names=FEATURES,
                                     epochs=hicem_epochs, **hcfg, **extra).fit(
                 X, Cs, y, Xv, None, yv, seed=seed)
-        policies, test_orders = {}, {}
+        policies, test_hits = {}, {}
         for vname, mv in variants.items():
             g_order = [CONCEPTS.index(c) for c in _greedy_order(mv, Xv, Cv, yv)]
             for pname, ov, ot in (("greedy_on_val", g_order, g_order),
                                   ("uncertainty", mv.intervention_order(Xv),
                                    mv.intervention_order(Xt))):
-                cv_, ct_ = _curve_in_order(mv, ov, Xv, Cv, yv), _curve_in_order(mv, ot, Xt, Ct, yt)
-                test_orders[f"{vname}/{pname}"] = (mv, ot)
+                ht = test_hits[f"{vname}/{pname}"] = _hits_in_order(mv, ot, Xt, Ct, yt)
+                cv_, ct_ = _curve_in_order(mv, ov, Xv, Cv, yv), [float(h.mean()) for h in ht]
                 policies[f"{vname}/{pname}"] = {
                     "val": cv_, "test": ct_, "monotonic_on_val": _monotone(cv_),
                     "monotonic_on_test": _monotone(ct_), "val_score": _policy_score(cv_),
@@ -534,8 +534,7 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
                     "curves are optimistic)",
             "chosen_on_val": chosen, "chosen_test_curve": policies[chosen]["test"],
             "chosen_monotonic_on_test": policies[chosen]["monotonic_on_test"],
-            "chosen_test_steps": _step_changes(_hits_in_order(*test_orders[chosen], Xt, Ct, yt),
-                                               groups, seed),
+            "chosen_test_steps": _step_changes(test_hits[chosen], groups, seed),
             "policies": policies}
         print("intervention policies (val -> test):", {k: (v["val"][-1] - v["val"][0],
               v["test"][-1] - v["test"][0]) for k, v in policies.items()}, "chosen", chosen,
