@@ -263,6 +263,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="also stop a trial whose median per-step update / weight norm ratio "
                    "is below this in its first 3/20 of the run (dmrx's VU rule, e.g. 1e-3; 0: "
                    "off)")
+    u.add_argument("--trivial-plateau", action="store_true",
+                   help="with --min-update-ratio, also stop a trial whose update ratio is below "
+                   "it in the first half while its loss is still the constant predictor's "
+                   "(the LLR = 0 plateau; dmrx's TP rule)")
     u.add_argument("--seed", type=_nonneg_int, default=0)
     u.add_argument("--out", required=True, help="study directory (resumed if it exists)")
     u.add_argument("--no-progress", action="store_true")
@@ -518,7 +522,8 @@ def _tune(args: argparse.Namespace) -> int:
                      diagnosis=not args.no_diagnosis, sampler=args.sampler,
                      passive_loss_drop=args.passive_loss_drop,
                      adapted_rules=args.adapted_rules,
-                     min_update_ratio=args.min_update_ratio)
+                     min_update_ratio=args.min_update_ratio,
+                     trivial_plateau=args.trivial_plateau)
     result = tune(cfg, args.out, progress=not args.no_progress)
     print(result.table())
     best = result.best

@@ -81,6 +81,9 @@ class TuneConfig:
     :param min_update_ratio: with `diagnosis_config` None, the scaled defaults'
         `min_update_ratio` (dmrx's opt-in VU rule, see `nn.diagnosis.vanishing_updates`; 0:
         off)
+    :param trivial_plateau: with `diagnosis_config` None and `min_update_ratio` > 0, also stop
+        a trial on the LLR = 0 plateau (dmrx's opt-in TP rule, see
+        `nn.diagnosis.trivial_plateau`, with the constant predictor's loss ln 2)
     :param sampler: 'tpe' or 'random' (random draws the same configurations whatever is
         pruned, which makes runs with and without diagnosis directly comparable)
     """
@@ -100,6 +103,7 @@ class TuneConfig:
     passive_loss_drop: float = 0.0
     adapted_rules: bool = False
     min_update_ratio: float = 0.0
+    trivial_plateau: bool = False
     sampler: str = "tpe"
     space: SearchSpace = field(default_factory=SearchSpace)
 
@@ -128,6 +132,12 @@ class TuneConfig:
         if self.min_update_ratio and self.diagnosis_config is not None:
             raise ValueError("TuneConfig.min_update_ratio is not allowed with a "
                              "diagnosis_config: set its min_update_ratio instead")
+        if self.trivial_plateau and self.diagnosis_config is not None:
+            raise ValueError("TuneConfig.trivial_plateau is not allowed with a "
+                             "diagnosis_config: set its trivial_loss instead")
+        if self.trivial_plateau and not self.min_update_ratio:
+            raise ValueError("TuneConfig.trivial_plateau is not allowed with "
+                             "min_update_ratio=0: TP judges the update ratio against it")
         if self.adapted_rules and self.diagnosis_config is not None:
             raise ValueError("TuneConfig.adapted_rules is not allowed with a "
                              "diagnosis_config: set its adam_eps and noise_z instead")
@@ -139,13 +149,16 @@ class TuneConfig:
         if self.diagnosis_config is not None:
             return self.diagnosis_config
         adapted = {"adam_eps": ADAMW_EPS, "noise_z": 2.0} if self.adapted_rules else {}
+        # the trials' loss is the mean BCE of coded bits: ln 2 for LLR = 0 (BMD rate 0)
+        trivial = {"trivial_loss": math.log(2.0)} if self.trivial_plateau else {}
         return DiagnosisConfig.for_epochs(self.steps // self.epoch_steps,
                                           min_loss_drop=self.passive_loss_drop,
-                                          min_update_ratio=self.min_update_ratio, **adapted)
+                                          min_update_ratio=self.min_update_ratio, **adapted,
+                                          **trivial)
 
     def study_name(self) -> str:
         d = dataclasses.asdict(self) | {"trials": None}
-        for name in ("adapted_rules", "min_update_ratio"):
+        for name in ("adapted_rules", "min_update_ratio", "trivial_plateau"):
             if not d[name]:
                 del d[name]  # names of studies from before the field stay the same
         text = json.dumps(d, sort_keys=True)

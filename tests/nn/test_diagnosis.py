@@ -22,6 +22,7 @@ from dmrx.nn.diagnosis import (
     passive_loss,
     stalled_early,
     stalled_late,
+    trivial_plateau,
     vanishing_gradients,
     vanishing_updates,
 )
@@ -130,6 +131,41 @@ def test_vanishing_updates_only_in_the_first_epochs_and_only_when_asked():
     assert diagnose(curve([0.7, 0.6], updates=small), vu, protected=True) == []
     with pytest.raises(ValueError, match="min_update_ratio"):
         DiagnosisConfig(min_update_ratio=-1e-3)
+
+
+def test_trivial_plateau_needs_vanished_steps_and_the_constant_predictors_loss():
+    ln2 = math.log(2.0)
+    tp = DiagnosisConfig(min_update_ratio=1e-3, trivial_loss=ln2)
+    small, healthy = (3e-4, 5e-4, 4e-4, 2e-3), (2e-3, 5e-3, 4e-4, 3e-3)
+    # a first-epoch spike, then the LLR = 0 plateau with steps that have shrunk
+    plateau = [1.3, 0.6937, 0.6932, 0.6932, 0.6932]
+    assert trivial_plateau(curve(plateau, total=20, updates=small), tp).startswith(
+        "TP: median update / weight ratio 0.00045")
+    # after VU's first 3 epochs VU is silent; TP still sees it
+    assert vanishing_updates(curve(plateau, total=20, updates=small), tp) is None
+    assert [d.split(":")[0] for d in diagnose(curve(plateau, total=20, updates=small), tp)] \
+        == ["TP"]
+    # steps of the healthy size on the plateau: the trial may still leave it
+    assert trivial_plateau(curve(plateau, total=20, updates=healthy), tp) is None
+    # small steps once the loss has fallen below the constant predictor's: convergence
+    assert trivial_plateau(curve([0.9, 0.6, 0.5, 0.45, 0.44], total=20, updates=small),
+                           tp) is None
+    # the second half is not TP's stage
+    assert trivial_plateau(curve(plateau, total=8, updates=small), tp) is None
+    assert trivial_plateau(curve(plateau, total=20, updates=small),
+                           DiagnosisConfig(min_update_ratio=1e-3)) is None  # opt-in
+    assert trivial_plateau(curve(plateau, total=20), tp) is None  # not measured
+    # with noise_z, a loss below ln 2 by less than z standard errors is still the plateau
+    noisy = DiagnosisConfig(min_update_ratio=1e-3, trivial_loss=ln2, noise_z=2.0)
+    near = [1.3, 0.694, ln2 - 1e-3]
+    assert trivial_plateau(curve(near, total=20, updates=small, sem=1e-3), noisy)
+    assert trivial_plateau(curve(near, total=20, updates=small, sem=1e-3), tp) is None
+    assert trivial_plateau(curve(near, total=20, updates=small, sem=4e-4), noisy) is None
+    assert diagnose(curve(plateau, total=20, updates=small), tp, protected=True) == []
+    with pytest.raises(ValueError, match="trivial_loss=0.69.* min_update_ratio=0"):
+        DiagnosisConfig(trivial_loss=ln2)
+    with pytest.raises(ValueError, match="DiagnosisConfig.trivial_loss"):
+        DiagnosisConfig(min_update_ratio=1e-3, trivial_loss=-1.0)
 
 
 def test_adam_aware_vg_judges_the_gradient_against_adams_epsilon():

@@ -1,4 +1,5 @@
 import json
+import math
 
 import optuna
 import pytest
@@ -50,9 +51,17 @@ def test_tune_scales_bttacklers_thresholds_to_its_epochs():
     assert vu == DiagnosisConfig.for_epochs(6, min_update_ratio=1e-3)
     with pytest.raises(ValueError, match="min_update_ratio is not allowed"):
         TuneConfig(diagnosis_config=mine, min_update_ratio=1e-3, **TINY)
+    tp = TuneConfig(min_update_ratio=1e-3, trivial_plateau=True, **TINY).diagnosis_thresholds()
+    assert tp == DiagnosisConfig.for_epochs(6, min_update_ratio=1e-3, trivial_loss=math.log(2))
+    with pytest.raises(ValueError, match="trivial_plateau is not allowed with min_update"):
+        TuneConfig(trivial_plateau=True, **TINY)
+    with pytest.raises(ValueError, match="trivial_plateau is not allowed with a diagnosis"):
+        TuneConfig(diagnosis_config=mine, trivial_plateau=True, **TINY)
     # a switch names a different study; leaving it off keeps the names studies had before
     assert TuneConfig(adapted_rules=True).study_name() != TuneConfig().study_name()
     assert TuneConfig(min_update_ratio=1e-3).study_name() != TuneConfig().study_name()
+    assert (TuneConfig(min_update_ratio=1e-3, trivial_plateau=True).study_name()
+            != TuneConfig(min_update_ratio=1e-3).study_name())
 
 
 def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, capsys):
@@ -75,10 +84,11 @@ def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, cap
 def test_cli_tune_adapted_rules_reach_the_pruner_and_the_record(tmp_path):
     assert main(["tune", "--scenario", "awgn", "--trials", "1", "--steps", "20",
                  "--epoch-steps", "5", "--adapted-rules", "--min-update-ratio", "1e-9",
-                 "--out", str(tmp_path), "--no-progress"]) == 0
+                 "--trivial-plateau", "--out", str(tmp_path), "--no-progress"]) == 0
     record = json.loads((tmp_path / "tune.json").read_text())
     assert record["config"]["adapted_rules"] is True
     assert record["config"]["min_update_ratio"] == 1e-9
+    assert record["config"]["trivial_plateau"] is True
     # the trial's recorded health carries the loss standard errors the adapted rules weigh
     (study,) = optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 'study.db'}")
     (trial,) = optuna.load_study(study_name=study.study_name,
