@@ -27,6 +27,21 @@ beside it). Disclosure: VU was designed after seeing seeds 1-9, where no trial w
 came within 0.3 of the best BMD rate; its threshold, 1e-3, is the common rule of thumb, not
 fitted. Replaying seeds 6-9's recorded trials with "lr < 1e-4 stops at epoch 2" as a stand-in
 for VU (update ratios were not recorded then) gave 20-42 %, mean ~27 %: the outcome is open.
+
+Session 13 (declared before running): arm `adapted+pl+vu+tp` on fresh sampler seeds 14-19,
+`--steps 300 --epoch-steps 15 --arms adapted+pl+vu+tp`, two processes at once (1 thread each):
+`--seeds 14,15,16 --tag tp-seeds14-16` and `--seeds 17,18,19 --tag tp-seeds17-19`, pooled by
+`tune_diagnosis_pool.py --arm adapted+pl+vu+tp --tag tp-fresh`. The goal is met if the same
+best trial is kept in every seed and the mean wall time saved over the 6 seeds is >= 30 % (CPU
+time saved reported beside it). The health monitor is the fused one of this session
+(`benchmarks/monitor_overhead.py`). Disclosure: TP was designed after seeing seeds 10-13, whose
+plateau trials I reran with the monitor: the three that never left the LLR = 0 plateau (seed
+11's trials 10, 11, 15) had update ratios of 1e-4 to 9e-4 from their 4th-5th epoch; the plateau
+escapers of seeds 2, 3, 7 and 9 (seed 3's best among them) kept >= 1.2e-3 on their plateaus (the
+closest, seed 3's trial 8, 1.21e-3, a thin margin: the threshold is VU's rule of thumb, not
+fitted). Replayed on those reruns, TP would have stopped only seed 11's three, for about +27
+points there and a mean over seeds 10-13 of ~31 %: the outcome on fresh seeds is open, and
+turns on how many trials of a seed land on the plateau.
 """
 
 from __future__ import annotations
@@ -65,12 +80,15 @@ def _cpu_to_reach(r: TuneResult, target: float) -> float | None:
 # arm -> its TuneConfig fields: BTTackler's code rules (the default), those plus dmrx's opt-in
 # passive-loss rule, both with dmrx's adaptations of VG (to AdamW) and of NMG / SC late (to the
 # epoch loss's sampling noise), and those plus dmrx's vanishing-update rule VU at the rule of
-# thumb's 1e-3 (`nn.diagnosis.vanishing_updates`)
+# thumb's 1e-3 (`nn.diagnosis.vanishing_updates`), and those plus dmrx's trivial-plateau rule TP
+# (`nn.diagnosis.trivial_plateau`)
 ARMS = {"bttackler": {},
         "bttackler+pl": {"passive_loss_drop": 0.02},
         "adapted+pl": {"passive_loss_drop": 0.02, "adapted_rules": True},
         "adapted+pl+vu": {"passive_loss_drop": 0.02, "adapted_rules": True,
-                          "min_update_ratio": 1e-3}}
+                          "min_update_ratio": 1e-3},
+        "adapted+pl+vu+tp": {"passive_loss_drop": 0.02, "adapted_rules": True,
+                             "min_update_ratio": 1e-3, "trivial_plateau": True}}
 GOAL_SAVED = 0.3  # issue 9: at least 30 % less time for an equal best result
 ARM_TEXT = {
     "bttackler": "BTTackler's code rules (EG, VG, DR, SC, HO, NMG), dmrx tune's default",
@@ -80,7 +98,10 @@ ARM_TEXT = {
                   "the epoch losses' standard errors at z = 2 (dmrx tune --adapted-rules)",
     "adapted+pl+vu": "the same and dmrx's vanishing-update rule VU: median per-step update / "
                      "weight ratio < 1e-3 in the first 3 epochs (dmrx tune --min-update-ratio "
-                     "1e-3)"}
+                     "1e-3)",
+    "adapted+pl+vu+tp": "the same and dmrx's trivial-plateau rule TP: in the first half, the "
+                        "update ratio < 1e-3 while the loss is still ln 2 (within 2 standard "
+                        "errors) (dmrx tune --trivial-plateau)"}
 
 
 def compare(plain: tuple, diag: tuple, to_best: tuple, args: argparse.Namespace) -> dict:
