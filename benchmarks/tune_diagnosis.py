@@ -42,6 +42,8 @@ closest, seed 3's trial 8, 1.21e-3, a thin margin: the threshold is VU's rule of
 fitted). Replayed on those reruns, TP would have stopped only seed 11's three, for about +27
 points there and a mean over seeds 10-13 of ~31 %: the outcome on fresh seeds is open, and
 turns on how many trials of a seed land on the plateau.
+Outcome: the best kept in all six seeds, 22.8 % mean wall time saved (8.4-44.1 %), not met
+(results/tune_diagnosis-pooled-tp-fresh.json).
 """
 
 from __future__ import annotations

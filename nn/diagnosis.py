@@ -94,6 +94,15 @@ trial in every seed and saved 24.6 % of the wall time (10.5-32.1 %). The rest of
 trials (lr ~1.5e-4 to 5e-4, per-step ratios 1.5e-3 to 5e-3: in the healthy range by that rule,
 ending at BMD rates of 0.1-0.5 against a best of ~0.7) are what keeps the saving under 30 %.
 
+TP (opt-in, `trivial_loss`, `dmrx tune --trivial-plateau`) catches the trials that a first-epoch
+loss spike leaves on the LLR = 0 plateau with vanished steps (see `trivial_plateau`). On seed 11,
+the seed it was designed from, it stopped the three such trials in their 4th-5th epoch and the
+saving rose from 27.9 % to 54.2 % (results/tune_diagnosis-tp-seed11-design.json). On fresh seeds
+14-19 (results/tune_diagnosis-pooled-tp-fresh.json) adapted rules + PL + VU + TP kept the best
+trial in all six and saved 22.8 % of the wall time (8.4-44.1 %): TP fired first in one trial
+of 120 there, as few trials landed on the plateau; seed 14's search, with 10 of 20 trials at
+lr 1e-4 to 1e-3, saved 8.4 %.
+
 No threshold was fitted to dmrx's own searches (benchmarks/tune_diagnosis.py measures them as
 they are). As in BTTackler, a stopped trial still reports the result of the model it has
 (`dmrx.scenarios.tune` scores it like a finished one).
