@@ -1,8 +1,9 @@
 """Training-health diagnosis (after BTTackler, Pei et al., KDD 2024): end hopeless trials early.
 
 A `HealthMonitor` watches one training run: per weight tensor, the mean |grad| and the fraction
-of exactly-zero gradient entries (BTTackler's "rate0"), both taken before clipping by tensor
-hooks and averaged over the epoch's steps, NaN/Inf flags, and the epoch's mean training loss.
+of exactly-zero gradient entries (BTTackler's "rate0"), both taken before clipping by a
+backward hook and averaged over the epoch's steps, each step's update relative to the weights,
+NaN/Inf flags, and the epoch's mean training loss.
 Each epoch becomes an `EpochHealth`. The rules below are small pure functions of that history;
 each returns a diagnosis (a short text) or None. `DiagnosisPruner` is the Optuna pruner that
 applies them; a trial stops at the first epoch where any rule fires.

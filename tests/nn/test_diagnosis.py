@@ -384,3 +384,48 @@ def test_monitor_measures_the_update_ratio_of_a_plain_sgd_step():
     # updates of steps 1 and 2
     want = [sum(col) / 2 for col in zip(*expected[:2], strict=True)]
     assert e.update_ratio == pytest.approx(want, rel=1e-5)
+
+
+def test_monitor_gradient_statistics_match_a_direct_computation_and_skip_unused_weights():
+    import torch
+
+    torch.manual_seed(1)
+
+    class TwoHeads(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = torch.nn.Linear(6, 5)
+            self.used = torch.nn.Linear(5, 1)
+            self.unused = torch.nn.Linear(5, 1)  # never in the graph
+
+        def forward(self, x):
+            return self.used(torch.relu(self.body(x)))
+
+    net = TwoHeads()
+    with torch.no_grad():
+        # a unit always off: its row of body and its column of used get 0 gradient
+        net.body.weight[0].zero_()
+        net.body.bias[0] = -1.0
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    monitor = HealthMonitor(total_steps=4)
+    monitor.update(1, {"loss": 1.0}, net)  # attaches the hook
+    mean_abs, zeros = [], []
+    for _ in range(3):
+        opt.zero_grad()
+        x, y = torch.randn(16, 6), torch.randn(16, 1)
+        torch.nn.functional.mse_loss(net(x), y).backward()
+        g = [net.body.weight.grad, net.used.weight.grad]
+        mean_abs.append([t.abs().mean().item() for t in g])
+        zeros.append([(t == 0).float().mean().item() for t in g])
+        opt.step()
+    e = monitor.update(2, {"loss": 0.9}, net)
+    monitor.detach()
+    # the unused head's weight has no gradient: it is left out, as a tensor hook never fired
+    assert len(e.grad_mean_abs) == len(e.grad_zero_frac) == len(e.update_ratio) == 2
+    assert e.grad_mean_abs == pytest.approx(np.mean(mean_abs, axis=0), rel=1e-6)
+    assert e.grad_zero_frac == pytest.approx(np.mean(zeros, axis=0), abs=1e-7)
+    assert e.grad_zero_frac == pytest.approx([0.2, 0.2])  # 6 of 30 entries, 1 of 5
+    # detached: further steps are not seen
+    opt.zero_grad()
+    torch.nn.functional.mse_loss(net(torch.randn(4, 6)), torch.randn(4, 1)).backward()
+    assert monitor.update(3, {"loss": 0.8}, net).grad_mean_abs == ()
