@@ -404,10 +404,9 @@ def trivial_plateau(h: Sequence[EpochHealth], cfg: DiagnosisConfig) -> str | Non
     of the healthy size may still leave it (BTTackler's VG and dmrx's adapted VG stop or spare
     such trials on the gradient's size alone).
 
-    Checked from the first epoch with update ratios (the second) to the run's half, when a
-    trial still on the plateau cannot reach a competitive rate (BTTackler's first-half
-    stage). VU's threshold is used because the symptom is the same, steps too small to move
-    the weights."""
+    Checked from the first epoch with update ratios (the second) to the run's half, the stage
+    of BTTackler's VG, the gradient form of the same symptom. VU's threshold is used because
+    the symptom is VU's, steps too small to move the weights."""
     u = h[-1].update_ratio
     if not cfg.trivial_loss or not cfg.min_update_ratio or not u or not _first_half(h):
         return None
@@ -591,8 +590,9 @@ class HealthMonitor:
     The hook is `torch.autograd.graph.register_multi_grad_hook`: called once per backward
     with every weight's gradient, it measures all tensors with a few fused `torch._foreach_*`
     operations instead of a handful of small operations per tensor. On the CPU, where
-    `dmrx tune`'s small trials spend a few milliseconds per step, per-tensor hooks cost 3-15 %
-    of a trial's time; the diagnosis's time saved is net of that.
+    `dmrx tune`'s small trials spend a few milliseconds per step, per-tensor hooks cost 0-7 %
+    of a trial's CPU time (mean 3.8 %), this hook an amount within the measurement's noise of
+    zero (benchmarks/monitor_overhead.py); the diagnosis's time saved is net of it.
 
     :param total_steps: the run's total steps (for `EpochHealth.progress`)
     """
