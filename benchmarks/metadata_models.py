@@ -428,22 +428,22 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
         def fit_medic(m, X, C, y, Xv, Cv, yv):
             return m.fit(X, y, Xv, yv, seed=seed)
 
+        def make_medic(cfg):  # batch 128 unless the config (MEDIC_SPACE's search) sets it
+            return MEDIC(epochs=medic_epochs, class_weight=None, feature_names=FEATURES,
+                         **({"batch_size": 128} | cfg))
+
         if tune and label in tune_labels:
             models["gradient_boosted_trees"] = _tune("gbt", GBT_SPACE, tune, seed, make_gbt,
                                                      fit_plain, d)
             models["medic"] = _tune(
-                "medic", MEDIC_SPACE, tune, seed,
-                lambda cfg: MEDIC(epochs=medic_epochs, class_weight=None,
-                                  feature_names=FEATURES, **cfg), fit_medic, d)
+                "medic", MEDIC_SPACE, tune, seed, make_medic, fit_medic, d)
         else:
             models["gradient_boosted_trees"] = _select(
                 "gbt", [{"learning_rate": lr, "max_leaf_nodes": n}
                         for lr, n in itertools.product((0.05, 0.1), (15, 31))],
                 make_gbt, fit_plain, d)
             models["medic"] = _select(
-                "medic", [{"n_bins": b} for b in (3, 5)],
-                lambda cfg: MEDIC(epochs=medic_epochs, batch_size=128, class_weight=None,
-                                  feature_names=FEATURES, **cfg), fit_medic, d)
+                "medic", [{"n_bins": b} for b in (3, 5)], make_medic, fit_medic, d)
         # HiCEM with the discovered sub-concepts of 'jammed' (pseudo-labels on train only)
         hier = split.hierarchy
         Cs = np.hstack([C, sub_all[keep]])
