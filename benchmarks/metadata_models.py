@@ -76,6 +76,22 @@ big-tuned-all-fresh` gives HiCEM the same 30-trial search. The test table is the
 has now been seen, so this run corrects the comparison; it is not a fresh measurement.
 It was rerun with the same command after `chosen_test_steps` was added (each intervention
 step's change with a cluster-bootstrap CI), which changes no other number.
+
+Session 14 (declared before running; the tables below were being built, unseen, when this was
+written): on should_adapt every model loses 0.11-0.17 AUROC from val to test, on the big
+build's own test (same builder and seed as val: trees 0.782 -> 0.655) as on fresh2 (0.803 ->
+0.690). The 6-run val and the 6- or 12-run tests are dominated by run-to-run variation, and all
+models learn should_adapt from 12 training runs (48 segments). A researcher would first give
+the adaptation label more runs, so the deciding measurement is made on larger adaptation data
+built on new seeds:
+`dmrx metadata build --out out/metadata-s14 --seed 3 --points 384,128,0 --adapt-runs 36,18,0`
+(3x the training runs, the same points) and a test table no model or person has seen,
+`dmrx metadata build --out out/metadata-s14-test --seed 4 --points 0,0,128 --adapt-runs 0,0,36`
+(144 should-adapt segments, 3x fresh2's). Command:
+`python benchmarks/metadata_models.py --data out/metadata-s14 --test-data out/metadata-s14-test
+--seed 1 --tune 30 --tune-hicem --tune-labels should_adapt --tag s14-fresh`.
+The goals are judged exactly as `goals` computes them, on this test; the earlier results
+(big, big-tuned-fresh, big-tuned-all-fresh) stay beside it, and the note reports all of them.
 """
 
 from __future__ import annotations
