@@ -133,8 +133,12 @@ def _build(args: argparse.Namespace) -> int:
     for split, p in paths.items():
         t = read_table(p)
         n_adapt = int(np.sum(t.column("should_adapt").to_numpy() >= 0))
-        print(f"{split:<6} {t.num_rows:>7d} rows ({n_adapt} with should_adapt), BLER "
-              f"{np.mean(t.column('block_error').to_numpy()):.3f} -> {p}")
+        # a split asked for with no points and no runs is an empty table: no BLER to print
+        # (and no numpy "mean of empty slice" warning)
+        bler = (f"{np.mean(t.column('block_error').to_numpy()):.3f}" if t.num_rows
+                else "n/a (empty split)")
+        print(f"{split:<6} {t.num_rows:>7d} rows ({n_adapt} with should_adapt), BLER {bler} "
+              f"-> {p}")
     return 0
 
 

@@ -17,6 +17,19 @@ def test_simulate_writes_metadata_that_reads_back(tmp_path, capsys):
     assert "4 records" in capsys.readouterr().out
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_build_with_empty_splits_reports_them_without_a_warning(tmp_path, capsys):
+    # a test-only build (as for a fresh test table) leaves train and val empty
+    assert main(["metadata", "build", "--out", str(tmp_path), "--seed", "5", "--points", "0,0,2",
+                 "--adapt-runs", "0,0,0", "--slots-per-point", "4", "--receivers", "ls",
+                 "--no-progress"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines() if ln.strip()}
+    assert "0 rows" in lines["train"] and "BLER n/a (empty split)" in lines["train"]
+    assert "BLER n/a (empty split)" in lines["val"]
+    assert "8 rows" in lines["test"] and "n/a" not in lines["test"]
+    assert read_table(tmp_path / "test.parquet").num_rows == 8
+
+
 @pytest.mark.parametrize("argv, message", [
     (["simulate", "--receiver", "ls", "--metadata", "m.txt"], "a .parquet or .csv file"),
     (["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--metadata", "m.json"],
