@@ -92,6 +92,11 @@ built on new seeds:
 --seed 1 --tune 30 --tune-hicem --tune-labels should_adapt --tag s14-fresh`.
 The goals are judged exactly as `goals` computes them, on this test; the earlier results
 (big, big-tuned-fresh, big-tuned-all-fresh) stay beside it, and the note reports all of them.
+Outcome (results/metadata_models-s14-fresh.json): should_adapt test AUROC trees 0.745, HiCEM
+0.750 (gap -0.005, met), MEDIC 0.715 (gap 0.031, cluster-bootstrap 90 % CI 0.012-0.048, not
+met); block_error gaps 0.005 (MEDIC) and 0.001 (HiCEM), met; the val-chosen intervention
+curve on block_error is not monotonic (its 5th step loses 0.0016, CI -0.0028 to -0.0005), and
+on should_adapt it is flat (every model predicts the majority class at 0.5).
 """
 
 from __future__ import annotations
