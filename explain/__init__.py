@@ -1,8 +1,8 @@
 """dmrx.explain — CAM maps of receiver decisions over the resource grid (Grad-CAM, Grad-CAM++,
-Score-CAM, Fusion-CAM), receiver targets, and faithfulness / sanity metrics; per-slot link
+HiResCAM, Score-CAM, Fusion-CAM), receiver targets, and faithfulness / sanity metrics; per-slot link
 metadata tables, MEDIC and HiCEM on them, and the metadata gate of the online adapter."""
 
-from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM, default_layer
+from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM, default_layer
 from dmrx.explain.faithfulness import (
     Curves,
     deletion_insertion,
@@ -40,8 +40,9 @@ from dmrx.explain.targets import (
 )
 
 __all__ = [
-    "CAM", "GradCAM", "GradCAMPlusPlus", "ScoreCAM", "FusionCAM", "default_layer", "METHODS",
-    "make_cam", "Curves", "deletion_insertion", "mass_share", "model_randomization_check",
+    "CAM", "GradCAM", "GradCAMPlusPlus", "HiResCAM", "ScoreCAM", "FusionCAM", "default_layer",
+    "METHODS", "make_cam", "Curves", "deletion_insertion", "mass_share",
+    "model_randomization_check",
     "random_maps", "randomized_copy", "rank_correlation", "ExplainResult", "Slots",
     "draw_slots", "explain_slots", "BlockError", "LLRMagnitude", "LogLikelihood",
     "block_region", "make_target", "prb_region", "re_region", "symbol_region",

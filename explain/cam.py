@@ -1,5 +1,5 @@
 """Class activation maps of receiver decisions over the resource grid: Grad-CAM, Grad-CAM++,
-Score-CAM (Fusion-CAM, which combines them, is in `fusion_cam.py`).
+HiResCAM, Score-CAM (Fusion-CAM, which combines them, is in `fusion_cam.py`).
 
 The grid is the image: a neural receiver's convolutional layers see [batch, channels,
 num_ofdm_symbols, fft_size], so a map lives on the OFDM symbol x subcarrier grid.
@@ -332,6 +332,31 @@ class GradCAMPlusPlus(CAM):
         alpha = torch.where(g != 0, g2 / torch.where(den != 0, den, torch.ones_like(den)),
                             torch.zeros_like(g))
         return (alpha * torch.relu(g)).sum(dim=(2, 3))
+
+
+class HiResCAM(CAM):
+    """HiResCAM (Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful explanations of
+    convolutional neural networks", arXiv:2011.08891): map = ReLU(sum_k g_k * A_k) element-wise,
+    the gradient multiplied by the activation on each RE before summing over channels, instead
+    of Grad-CAM's gradient averaged over the grid first (pytorch-grad-cam's `HiResCAM` does the
+    same on images).
+
+    Why receivers need it: Grad-CAM's average presumes one score whose gradient has a sign per
+    channel. A receiver target sums per-RE terms whose gradients carry the sign of each RE's own
+    transmitted bits, so the average over the grid cancels them, and the map reflects a
+    channel's mean activity rather than what each RE contributed. With dmrx's LLR head, linear
+    in the explained features, sum_k g_k * A_k at an RE is that RE's term of the first-order
+    expansion of the target in the features (the raw map sums over the grid to <grad, A>), so
+    an RE whose confidently wrong bits drive a block error gets the mass. No channel weights:
+    the method overrides `combine`.
+    """
+
+    name = "hirescam"
+
+    def combine(self, ev: Evaluation) -> torch.Tensor:
+        a = ev.activations if self.create_graph else ev.activations.detach()
+        cam = torch.relu((ev.gradients * a).sum(dim=1))
+        return ev.grid_maps(cam[:, None])[:, 0]
 
 
 class ScoreCAM(CAM):

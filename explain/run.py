@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, ScoreCAM
+from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM
 from dmrx.explain.faithfulness import Curves, deletion_insertion, mass_share
 from dmrx.explain.fusion_cam import FusionCAM
 from dmrx.explain.perturbation import matched_noise
@@ -25,8 +25,8 @@ from dmrx.scenarios.catalog import Scenario, make_channel
 from dmrx.scenarios.simulate import check_snr_db
 
 METHODS: dict[str, type[CAM]] = {
-    "grad-cam": GradCAM, "grad-cam++": GradCAMPlusPlus, "score-cam": ScoreCAM,
-    "fusion-cam": FusionCAM,
+    "grad-cam": GradCAM, "grad-cam++": GradCAMPlusPlus, "hirescam": HiResCAM,
+    "score-cam": ScoreCAM, "fusion-cam": FusionCAM,
 }
 
 
@@ -128,27 +128,27 @@ def draw_slots(link: LinkConfig, scenario: Scenario, snr_db: float, num_slots: i
 def compute_maps(receiver: nn.Module, slots: Slots, methods: list[str], target, *,
                  layer: str | None = None, seed: int = 0,
                  info: dict | None = None) -> dict[str, torch.Tensor]:
-    """The maps of each method on the slots (Fusion-CAM reuses the Grad-CAM and Score-CAM maps
-    when those are computed too, rather than computing them twice).
+    """The maps of each method on the slots (a Fusion-CAM reuses the maps of its component
+    methods when those are computed too, rather than computing them twice).
 
-    :param info: if given, receives `info['fusion-cam'] = FusionCAM.last_weights` (the fusion
-        weights per slot) when Fusion-CAM is among the methods
+    :param info: if given, receives `info[name] = FusionCAM.last_weights` (the fusion weights
+        per slot) for each Fusion-CAM among the methods
     :return: method -> [slots, num_ofdm_symbols, fft_size] float32 in [0, 1]
     """
     cams = {m: make_cam(m, receiver, layer, seed=seed) for m in methods}
     noise = next(iter(cams.values())).removal_noise(slots.y, slots.no)
     maps: dict[str, torch.Tensor] = {}
-    for m in [m for m in methods if m != "fusion-cam"]:
+    for m in [m for m in methods if not isinstance(cams[m], FusionCAM)]:
         maps[m] = cams[m](slots.y, slots.no, target, slots.c, noise)
-    if "fusion-cam" in cams:
-        f = cams["fusion-cam"]
-        g = maps.get("grad-cam")
+    for m in [m for m in methods if isinstance(cams[m], FusionCAM)]:
+        f = cams[m]
+        g = maps.get(f.gradient.name)
         g = g if g is not None else f.gradient(slots.y, slots.no, target, slots.c, noise)
-        r = maps.get("score-cam")
+        r = maps.get(f.region.name)
         r = r if r is not None else f.region(slots.y, slots.no, target, slots.c, noise)
-        maps["fusion-cam"] = f.fuse(slots.y, slots.no, target, slots.c, g, r, noise)
+        maps[m] = f.fuse(slots.y, slots.no, target, slots.c, g, r, noise)
         if info is not None:
-            info["fusion-cam"] = f.last_weights
+            info[m] = f.last_weights
     return {m: maps[m] for m in methods}
 
 

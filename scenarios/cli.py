@@ -190,14 +190,15 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--no-progress", action="store_true")
 
     e = sub.add_parser("explain", help="CAM maps of a receiver's decisions over the resource "
-                       "grid (Grad-CAM, Grad-CAM++, Score-CAM, Fusion-CAM)")
+                       "grid (Grad-CAM, Grad-CAM++, HiResCAM, Score-CAM, Fusion-CAM)")
     e.add_argument("--checkpoint", required=True, help="a neural receiver checkpoint")
     e.add_argument("--scenario", default="tdl-c-300ns-60kmh",
                    help=f"a catalog name (dmrx scenarios) or {PATTERN_HELP}")
     e.add_argument("--snr-db", type=float, default=11.0, help="Es/N0 per data RE, dB")
     e.add_argument("--slots", type=_positive_int, default=16, help="slots to explain")
     e.add_argument("--method", default="fusion-cam",
-                   help="grad-cam, grad-cam++, score-cam, fusion-cam, comma-separated, or all")
+                   help="grad-cam, grad-cam++, hirescam, score-cam, fusion-cam, "
+                   "comma-separated, or all")
     e.add_argument("--target", default="block", choices=["re", "prb", "symbol", "block", "error"],
                    help="what is explained; 'error' = the block-error event")
     e.add_argument("--target-kind", default="log-likelihood",

@@ -74,3 +74,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+class PerREReceiver(nn.Module):
+    """A hand-built receiver with one LLR per RE, as a real one: the `num_bits_per_symbol` LLRs
+    of each data RE are all gain * Re(y) there, so each RE's bits depend on that RE alone and
+    their signs vary over the grid. Its explained layer `conv` is a fixed identity 1x1
+    convolution of the single feature map Re(y)."""
+
+    kind = "test"
+
+    def __init__(self, link: LinkConfig, gain: float = 2.0):
+        super().__init__()
+        from dmrx.ofdm import data_mask
+
+        self.link, self.gain = link, gain
+        self.register_buffer("data", data_mask(link))
+        self.conv = nn.Conv2d(1, 1, 1, bias=False)
+        with torch.no_grad():
+            self.conv.weight.fill_(1.0)
+
+    def forward(self, y: torch.Tensor, no) -> torch.Tensor:
+        a = self.conv(y[:, 0, :1].real)[:, 0]  # [batch, sym, sc]
+        per_re = self.gain * a[:, self.data]  # [batch, data REs], row-major as the mapper
+        return per_re.repeat_interleave(self.link.num_bits_per_symbol, dim=1)
+
+
+@pytest.fixture
+def per_re_rx(ref_link):
+    return PerREReceiver(ref_link)

@@ -2,9 +2,11 @@ import pytest
 import torch
 
 from dmrx.explain import (
+    BlockError,
     FusionCAM,
     GradCAM,
     GradCAMPlusPlus,
+    HiResCAM,
     LLRMagnitude,
     LogLikelihood,
     ScoreCAM,
@@ -13,7 +15,7 @@ from dmrx.explain import (
 from dmrx.explain.fusion_cam import denoise
 from dmrx.nn import NeuralReceiver, ResNetConfig
 
-METHODS = [GradCAM, GradCAMPlusPlus, ScoreCAM, FusionCAM]
+METHODS = [GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM, FusionCAM]
 NO = 0.1
 
 
@@ -112,3 +114,41 @@ def test_fusion_pair_weights_follow_the_positive_gains_and_else_keep_the_lesser_
     wa, wb = pair_weights(a, b)
     assert wa.flatten().tolist() == [0.75, 1.0, 0.0, 1.0, 0.5]
     assert torch.allclose(wa + wb, torch.ones_like(wa))
+
+
+def _per_re_slot(link, rx, wrong):
+    """One slot of +-1 REs with random signs; bits agree with the signs except on `wrong`."""
+    g = torch.Generator().manual_seed(3)
+    sign = torch.where(torch.rand(link.num_ofdm_symbols, link.fft_size, generator=g) < 0.5,
+                       -1.0, 1.0)
+    y = torch.complex(sign, torch.zeros_like(sign))[None, None, None].to(torch.complex64)
+    bit = (sign > 0).float()
+    bit = torch.where(wrong, 1.0 - bit, bit)[rx.data]
+    c = bit.repeat_interleave(link.num_bits_per_symbol)[None]
+    return y, c
+
+
+def test_hirescam_gives_each_re_its_own_term_of_the_target(ref_link, per_re_rx):
+    """LLRMagnitude = sum over data REs of bps * gain * |Re y|: HiResCAM's map is that per-RE
+    term (1 on every data RE, 0 elsewhere), while Grad-CAM's weight, the gradient averaged
+    over REs of random sign, nearly cancels and its map follows Re(y) instead."""
+    y, c = _per_re_slot(ref_link, per_re_rx, torch.zeros(14, 48, dtype=torch.bool))
+    maps = HiResCAM(per_re_rx, "conv")(y, NO, LLRMagnitude(ref_link))
+    assert torch.allclose(maps[0], per_re_rx.data.float(), atol=1e-6)
+    grad = GradCAM(per_re_rx, "conv")(y, NO, LLRMagnitude(ref_link))
+    # Grad-CAM keeps one sign of Re(y): half the data REs, whichever the average favours
+    on = grad[0][per_re_rx.data] > 0
+    assert 0.3 < on.float().mean() < 0.7
+
+
+def test_block_error_maps_find_the_res_with_wrong_bits_with_hirescam_not_grad_cam(
+        ref_link, region, per_re_rx):
+    """The bits of `region` are wrong (confidently: |llr| = 2): the block-error event's terms
+    are large there. HiResCAM puts all its mass on them; Grad-CAM's averaged gradient spreads
+    over every RE whose Re(y) has the favoured sign."""
+    y, c = _per_re_slot(ref_link, per_re_rx, region)
+    target = BlockError(ref_link)
+    hires = HiResCAM(per_re_rx, "conv")(y, NO, target, c)
+    assert mass_share(hires, region)[0] > 0.99
+    grad = GradCAM(per_re_rx, "conv")(y, NO, target, c)
+    assert mass_share(grad, region)[0] < 0.2
