@@ -72,7 +72,8 @@ def plot_maps(maps: dict[str, torch.Tensor], link: LinkConfig, path: str | Path,
     import matplotlib.pyplot as plt
 
     vmax = max(float(m.max()) for m in maps.values()) or 1.0
-    fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps) + 1.0, 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps) + 1.0, 5.0), squeeze=False)
+    fig.subplots_adjust(bottom=0.2, top=0.86)  # room for the legend below, the title above
     im = None
     for ax, (name, m) in zip(axes[0], maps.items(), strict=True):
         im = draw_map(ax, m, link, jammed=jammed, title=name, vmax=vmax)
@@ -81,8 +82,8 @@ def plot_maps(maps: dict[str, torch.Tensor], link: LinkConfig, path: str | Path,
     fig.colorbar(im, ax=list(axes[0]), shrink=0.8, label="relevance")
     handles, labels = axes[0][0].get_legend_handles_labels()
     if handles:
-        # a grey box: the jammed outline is white
-        fig.legend(handles, labels, loc="upper left", fontsize=8, ncol=2, facecolor="0.55")
+        # below the panels, clear of the title; a grey box: the jammed outline is white
+        fig.legend(handles, labels, loc="lower left", fontsize=8, ncol=2, facecolor="0.55")
     if title:
         fig.suptitle(title, fontsize=10)
     atomic_write(Path(path), fig.savefig)

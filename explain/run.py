@@ -200,12 +200,16 @@ class ExplainResult:
     def table(self) -> str:
         rows = [f"{'method':<12} {'DMRS share':>10} {'jam share':>10} {'del AUC':>8} "
                 f"{'ins AUC':>8}"]
+        def cell(v: float | None, width: int) -> str:
+            # '-': not measured (no jammer, or no faithfulness curves asked for)
+            return f"{'-':>{width}}" if v is None else f"{v:>{width}.3f}"
+
         for m in self.maps:
             sh = self.shares(m)
             c = self.curves.get(m)
-            rows.append(f"{m:<12} {sh['dmrs']:>10.3f} {sh.get('jammed', math.nan):>10.3f} "
-                        f"{c.deletion_auc if c else math.nan:>8.3f} "
-                        f"{c.insertion_auc if c else math.nan:>8.3f}")
+            rows.append(f"{m:<12} {cell(sh['dmrs'], 10)} {cell(sh.get('jammed'), 10)} "
+                        f"{cell(c.deletion_auc if c else None, 8)} "
+                        f"{cell(c.insertion_auc if c else None, 8)}")
         return "\n".join(rows)
 
     def write_json(self, path: str | Path) -> None:
