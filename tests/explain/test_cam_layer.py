@@ -10,6 +10,7 @@ from dmrx.explain import (
     FusionCAM,
     GradCAM,
     GradCAMPlusPlus,
+    HiResCAM,
     LogLikelihood,
     default_layer,
     draw_slots,
@@ -94,7 +95,7 @@ def jammed_slots():
     return rx, slots
 
 
-@pytest.mark.parametrize("method", [GradCAM, GradCAMPlusPlus], ids=lambda m: m.name)
+@pytest.mark.parametrize("method", [GradCAM, GradCAMPlusPlus, HiResCAM], ids=lambda m: m.name)
 def test_gradient_error_maps_find_the_jammed_band_at_the_default_layer(jammed_slots, method):
     """On the previous default layer (net.blocks.3) Grad-CAM's block-error maps of jammed slots
     were zero everywhere; on the head's input they are not, and most of their mass is on the
