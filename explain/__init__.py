@@ -1,6 +1,6 @@
 """dmrx.explain — CAM maps of receiver decisions over the resource grid (Grad-CAM, Grad-CAM++,
-HiResCAM, Score-CAM, Fusion-CAM), receiver targets, and faithfulness / sanity metrics; per-slot link
-metadata tables, MEDIC and HiCEM on them, and the metadata gate of the online adapter."""
+HiResCAM, Score-CAM, Fusion-CAM), receiver targets, and faithfulness / sanity metrics; per-slot
+link metadata tables, MEDIC and HiCEM on them, and the metadata gate of the online adapter."""
 
 from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM, default_layer
 from dmrx.explain.faithfulness import (

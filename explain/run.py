@@ -200,6 +200,7 @@ class ExplainResult:
     def table(self) -> str:
         rows = [f"{'method':<12} {'DMRS share':>10} {'jam share':>10} {'del AUC':>8} "
                 f"{'ins AUC':>8}"]
+
         def cell(v: float | None, width: int) -> str:
             # '-': not measured (no jammer, or no faithfulness curves asked for)
             return f"{'-':>{width}}" if v is None else f"{v:>{width}.3f}"
