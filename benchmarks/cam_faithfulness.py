@@ -4,10 +4,9 @@ On ref-4prb (checkpoints/neural-ref-4prb), TDL-C 300 ns at 60 km/h, --slots slot
 once clean and once with a partial-band jammer (--jsr-db on subcarriers --band, whole slot):
 
 - per method (Grad-CAM, Grad-CAM++, HiResCAM, Score-CAM, Fusion-CAM) and for a random-map
-  baseline: the
-  deletion and insertion AUC of the block's correct-bit log-likelihood (REs replaced by noise of
-  the grid's power, `dmrx.explain.faithfulness`), with paired-bootstrap standard errors of each
-  method's difference to the random baseline;
+  baseline: the deletion and insertion AUC of the block's correct-bit log-likelihood (REs
+  replaced by noise of the grid's power, `dmrx.explain.faithfulness`), with paired-bootstrap
+  standard errors of each method's difference to the random baseline;
 - the share of map mass on the DMRS REs and on the jammed REs (with the share of the grid they
   cover: what a flat map would give);
 - the model-randomisation check (Spearman correlation with the maps of a re-initialised copy)
@@ -186,12 +185,13 @@ def error_reference(rx, jammed: Slots, clean: Slots, batch_size: int) -> dict:
     with torch.no_grad():
         for start in range(0, len(jammed), batch_size):
             j, c = jammed.batch(start, start + batch_size), clean.batch(start, start + batch_size)
-            nll = _per_re_log_likelihood(link, rx(j.y, j.no), j.c).neg()  # [batch, data REs]
+            llr = rx(j.y, j.no)
+            nll = _per_re_log_likelihood(link, llr, j.c).neg()  # [batch, data REs]
             nll0 = _per_re_log_likelihood(link, rx(c.y, c.no), c.c).neg()
             share.append(nll[:, band].sum(1) / nll.sum(1))
             add = nll - nll0
             excess.append(add[:, band].sum(1) / add.sum(1))
-            fail = ~decoder(rx(j.y, j.no)).crc_ok
+            fail = ~decoder(llr).crc_ok
             unjammed = torch.where(jammed.jammed, c.y, j.y)  # the jammer taken off the band
             ok = decoder(rx(unjammed, j.no)).crc_ok
             failed += int(fail.sum())
