@@ -173,6 +173,11 @@ class ExplainResult:
     jammed: torch.Tensor | None = None
     curves: dict[str, Curves] = field(default_factory=dict)
 
+    def zero_maps(self, method: str) -> int:
+        """Slots whose map is zero everywhere (the method found no RE that adds evidence);
+        the mass shares are means over the other slots."""
+        return int((self.maps[method].flatten(1).sum(1) == 0).sum())
+
     def shares(self, method: str) -> dict:
         m = self.maps[method]
         out = {"dmrs": _nanmean(mass_share(m, dmrs_mask(self.link)))}
@@ -190,7 +195,7 @@ class ExplainResult:
             "snr_db": self.snr_db, "slots": int(next(iter(self.maps.values())).shape[0]),
             "area_share": area,
             "methods": {m: {"mass_share": self.shares(m),
-                            "zero_maps": int((self.maps[m].flatten(1).sum(1) == 0).sum()),
+                            "zero_maps": self.zero_maps(m),
                             **({"faithfulness": self.curves[m].as_dict()}
                                if m in self.curves else {}),
                             "mean_map": self.maps[m].mean(0).tolist()}
@@ -198,8 +203,9 @@ class ExplainResult:
         }
 
     def table(self) -> str:
+        n = next(iter(self.maps.values())).shape[0]
         rows = [f"{'method':<12} {'DMRS share':>10} {'jam share':>10} {'del AUC':>8} "
-                f"{'ins AUC':>8}"]
+                f"{'ins AUC':>8} {'zero maps':>9}"]
 
         def cell(v: float | None, width: int) -> str:
             # '-': not measured (no jammer, or no faithfulness curves asked for)
@@ -210,7 +216,10 @@ class ExplainResult:
             c = self.curves.get(m)
             rows.append(f"{m:<12} {cell(sh['dmrs'], 10)} {cell(sh.get('jammed'), 10)} "
                         f"{cell(c.deletion_auc if c else None, 8)} "
-                        f"{cell(c.insertion_auc if c else None, 8)}")
+                        f"{cell(c.insertion_auc if c else None, 8)} "
+                        f"{f'{self.zero_maps(m)}/{n}':>9}")
+        if any(self.zero_maps(m) for m in self.maps):
+            rows.append("shares are means over the slots whose map is not zero everywhere")
         return "\n".join(rows)
 
     def write_json(self, path: str | Path) -> None:

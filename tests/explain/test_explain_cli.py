@@ -4,7 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from dmrx.explain import mass_share
 from dmrx.explain.plot import _outline_segments, plot_maps
+from dmrx.explain.run import ExplainResult
+from dmrx.ofdm import dmrs_mask
 from dmrx.scenarios.cli import main
 
 CHECKPOINT = Path(__file__).parents[2] / "checkpoints" / "neural-ref-4prb"
@@ -54,3 +57,16 @@ def test_explain_cli_reports_bad_input(capsys):
     assert main(["explain", "--checkpoint", str(CHECKPOINT), "--target", "re",
                  "--symbol", "3"]) == 2
     assert "subcarrier" in capsys.readouterr().err
+
+
+def test_explain_table_counts_maps_that_are_zero_everywhere(ref_link):
+    maps = torch.rand(3, 14, 48)
+    maps[1] = 0.0
+    res = ExplainResult(ref_link, "error", "conv", 11.0, {"score-cam": maps})
+    assert res.zero_maps("score-cam") == 1 and res.as_dict()["methods"]["score-cam"][
+        "zero_maps"] == 1
+    rows = res.table().splitlines()
+    assert rows[1].split()[-1] == "1/3" and "not zero everywhere" in rows[-1]
+    # the DMRS share is the mean over the two non-zero maps, not over all three
+    expect = mass_share(maps[[0, 2]], dmrs_mask(ref_link)).mean()
+    assert res.shares("score-cam")["dmrs"] == pytest.approx(float(expect))
