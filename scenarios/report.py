@@ -97,6 +97,26 @@ class Report:
         return "\n".join(rows)
 
 
+def split_zero_points(snr_db, rates, counts) -> tuple[list, list, list, list]:
+    """Measured points and error-free points of one curve, for a log axis.
+
+    A point with no error has no rate to draw: it only bounds the rate by about 1 / count.
+    It is returned apart, at 0.5 / count, to be drawn as an open marker without a line (the
+    line would show a measured slope that is not there).
+
+    :return: (snr, rate) of the points with errors, (snr, 0.5 / count) of those without
+    """
+    measured_x, measured_y, bound_x, bound_y = [], [], [], []
+    for x, r, n in zip(snr_db, rates, counts, strict=True):
+        if r > 0:
+            measured_x.append(x)
+            measured_y.append(r)
+        else:
+            bound_x.append(x)
+            bound_y.append(0.5 / max(n, 1))
+    return measured_x, measured_y, bound_x, bound_y
+
+
 def _plot(group: list[Curve], path: Path) -> None:
     import matplotlib
 
@@ -104,18 +124,23 @@ def _plot(group: list[Curve], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a_bler, a_ber) = plt.subplots(1, 2, figsize=(10, 4))
-    for c in group:
-        # A point with no error is drawn at the 0.5 / count floor it bounds (log axes).
-        bler = [b if b > 0 else 0.5 / max(n, 1) for b, n in zip(c.bler, c.slots, strict=True)]
-        ber = [b if b > 0 else 0.5 / max(n, 1) for b, n in zip(c.ber, c.bits, strict=True)]
-        a_bler.semilogy(c.snr_db, bler, marker="o", label=c.receiver)
-        a_ber.semilogy(c.snr_db, ber, marker="o", label=c.receiver)
+    any_bound = False
+    for i, c in enumerate(group):
+        color = f"C{i % 10}"
+        for ax, rates, counts in ((a_bler, c.bler, c.slots), (a_ber, c.ber, c.bits)):
+            mx, my, bx, by = split_zero_points(c.snr_db, rates, counts)
+            ax.semilogy(mx, my, marker="o", color=color, label=c.receiver)
+            if bx:
+                any_bound = True
+                ax.semilogy(bx, by, marker="v", linestyle="none", color=color,
+                            fillstyle="none")
     for ax, what in ((a_bler, "BLER"), (a_ber, "BER (information bits)")):
         ax.set_xlabel("SNR (Es/N0 per RE) [dB]")
         ax.set_ylabel(what)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle(f"{group[0].link} on {group[0].scenario}")
+    note = "; open triangles: no error counted, drawn at 0.5 / count" if any_bound else ""
+    fig.suptitle(f"{group[0].link} on {group[0].scenario}{note}")
     fig.tight_layout()
     atomic_write(path, fig.savefig)
     plt.close(fig)

@@ -4,13 +4,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from dmrx.ofdm import ErrorCounts
 from dmrx.scenarios import build_receiver, get_link, get_scenario, simulate
 from dmrx.scenarios.cli import main
-from dmrx.scenarios.report import write_report
+from dmrx.scenarios.report import split_zero_points, write_report
 from dmrx.scenarios.results import TIMING_COLUMNS, ResultsStore, read_results
 from dmrx.scenarios.runners import run_point, run_sweep
 from dmrx.scenarios.sweep import load_spec, spec_from_dict
@@ -165,3 +166,18 @@ def test_cli_sweep_rejects_a_bad_spec(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "o")]) == 2
     assert "snr_db" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_error_free_points_are_kept_off_the_waterfall_line():
+    """A point with no error bounds the rate by ~1 / count, it is not a measurement: it is
+    returned apart at 0.5 / count, and the line joins only points with errors."""
+    mx, my, bx, by = split_zero_points([4, 6, 8, 10], [0.3, 0.01, 0.0, 0.0], [100, 1000, 2000,
+                                                                             4000])
+    assert (mx, my) == ([4, 6], [0.3, 0.01])
+    assert (bx, by) == ([8, 10], [0.5 / 2000, 0.5 / 4000])
+
+
+def test_example_sweep_spec_is_valid():
+    spec = load_spec(Path(__file__).parents[2] / "examples" / "ref-waterfalls.toml")
+    assert spec.link == "ref-4prb" and len(spec.scenarios) == 2 and len(spec.receivers) == 3
+    assert spec.receivers[2].digest  # the shipped checkpoint, found relative to the spec
