@@ -29,7 +29,7 @@ from _common import write
 from dmrx.nn import load_receiver
 from dmrx.robust import JAMMER_KINDS
 from dmrx.robust.evaluate import evaluate, universal_for
-from dmrx.scenarios import get_link, get_scenario
+from dmrx.scenarios import get_link, get_scenario, metrics
 from dmrx.scenarios.receivers import build_receiver
 from dmrx.scenarios.simulate import simulate
 
@@ -41,13 +41,11 @@ VARIANTS = ("pgd", "s2o", "explain", "jammer", "s2o-jammer", "jammer-dmrs",
 
 
 def snr_at_bler(snr: list[float], bler: list[float], target: float = 0.1) -> float | None:
-    """First crossing of `target` going up in SNR, log-linear in BLER; None if not crossed."""
-    for (s0, b0), (s1, b1) in zip(zip(snr, bler, strict=True), zip(snr[1:], bler[1:],
-                                                                    strict=True), strict=False):
-        if b0 >= target > b1:
-            lb0, lb1 = math.log10(max(b0, 1e-4)), math.log10(max(b1, 1e-4))
-            return s0 + (s1 - s0) * (lb0 - math.log10(target)) / (lb0 - lb1)
-    return None
+    """`dmrx.scenarios.metrics.snr_at_bler`, with None (JSON null) where it is not crossed.
+    (This script had its own copy, which clamped BLER at 1e-4; on all 67 waterfalls in the
+    recorded results both give the same SNR.)"""
+    s = metrics.snr_at_bler(snr, bler, target)
+    return None if math.isnan(s) else s
 
 
 def main() -> None:
