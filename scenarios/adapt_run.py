@@ -132,17 +132,19 @@ class AdaptRunResult:
 
         fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 5.5), sharex=True)
         kernel = torch.ones(1, 1, window) / window
+        # one colour per receiver in both panels (only adapters have a DMRS loss)
+        color = {name: f"C{i % 10}" for i, name in enumerate(self.block_errors)}
         for name, errs in self.block_errors.items():
             e = torch.tensor(errs, dtype=torch.float32)[None, None]
             w = torch.nn.functional.conv1d(e, kernel)[0, 0]
-            a1.plot(range(window - 1, len(errs)), w.numpy(), label=name)
+            a1.plot(range(window - 1, len(errs)), w.numpy(), label=name, color=color[name])
         for name, losses in self.dmrs_loss.items():
             v = torch.tensor(losses)
             seen = torch.isfinite(v)  # adapters that monitor every n-th slot leave NaN between
             total = torch.nn.functional.conv1d(torch.where(seen, v, 0.0)[None, None], kernel)
             count = torch.nn.functional.conv1d(seen.float()[None, None], kernel)
             w = (total / count)[0, 0]  # NaN where a window holds no measurement
-            a2.plot(range(window - 1, len(losses)), w.numpy(), label=name)
+            a2.plot(range(window - 1, len(losses)), w.numpy(), label=name, color=color.get(name))
         for ax in (a1, a2):
             for b in self.schedule.boundaries:
                 ax.axvline(b, color="0.5", ls="--", lw=0.8)
