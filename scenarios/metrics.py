@@ -1,4 +1,4 @@
-"""Figures of merit read off BLER curves."""
+"""Figures of merit read off BLER curves, and how a waterfall draws its error-free points."""
 
 from __future__ import annotations
 
@@ -22,3 +22,26 @@ def snr_at_bler(snr_db: Sequence[float], bler: Sequence[float], target: float = 
             l0, l1, lt = math.log10(b0), math.log10(b1), math.log10(target)
             return s0 + (s1 - s0) * (l0 - lt) / (l0 - l1)
     return math.nan
+
+
+ZERO_POINTS_NOTE = "open triangles: no error counted, drawn at 0.5 / count"
+
+
+def split_zero_points(snr_db, rates, counts) -> tuple[list, list, list, list]:
+    """Measured points and error-free points of one curve, for a log axis.
+
+    A point with no error has no rate to draw: it only bounds the rate by about 1 / count.
+    It is returned apart, at 0.5 / count, to be drawn as an open marker without a line (the
+    line would show a measured slope that is not there).
+
+    :return: (snr, rate) of the points with errors, (snr, 0.5 / count) of those without
+    """
+    measured_x, measured_y, bound_x, bound_y = [], [], [], []
+    for x, r, n in zip(snr_db, rates, counts, strict=True):
+        if r > 0:
+            measured_x.append(x)
+            measured_y.append(r)
+        else:
+            bound_x.append(x)
+            bound_y.append(0.5 / max(n, 1))
+    return measured_x, measured_y, bound_x, bound_y

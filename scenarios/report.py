@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dmrx.nn.checkpoint import atomic_write
-from dmrx.scenarios.metrics import snr_at_bler
+from dmrx.scenarios.metrics import ZERO_POINTS_NOTE, snr_at_bler, split_zero_points
 from dmrx.scenarios.results import read_results
 
 _COUNTS = ("slots", "bit_errors", "bits", "block_errors", "coded_bit_errors", "coded_bits")
@@ -97,26 +97,6 @@ class Report:
         return "\n".join(rows)
 
 
-def split_zero_points(snr_db, rates, counts) -> tuple[list, list, list, list]:
-    """Measured points and error-free points of one curve, for a log axis.
-
-    A point with no error has no rate to draw: it only bounds the rate by about 1 / count.
-    It is returned apart, at 0.5 / count, to be drawn as an open marker without a line (the
-    line would show a measured slope that is not there).
-
-    :return: (snr, rate) of the points with errors, (snr, 0.5 / count) of those without
-    """
-    measured_x, measured_y, bound_x, bound_y = [], [], [], []
-    for x, r, n in zip(snr_db, rates, counts, strict=True):
-        if r > 0:
-            measured_x.append(x)
-            measured_y.append(r)
-        else:
-            bound_x.append(x)
-            bound_y.append(0.5 / max(n, 1))
-    return measured_x, measured_y, bound_x, bound_y
-
-
 def _plot(group: list[Curve], path: Path) -> None:
     import matplotlib
 
@@ -139,7 +119,7 @@ def _plot(group: list[Curve], path: Path) -> None:
         ax.set_ylabel(what)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    note = "; open triangles: no error counted, drawn at 0.5 / count" if any_bound else ""
+    note = f"; {ZERO_POINTS_NOTE}" if any_bound else ""
     fig.suptitle(f"{group[0].link} on {group[0].scenario}{note}")
     fig.tight_layout()
     atomic_write(path, fig.savefig)

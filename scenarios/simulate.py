@@ -29,6 +29,7 @@ from dmrx.ofdm import (
     seed_everything,
 )
 from dmrx.scenarios.catalog import Scenario, make_channel
+from dmrx.scenarios.metrics import ZERO_POINTS_NOTE, split_zero_points
 
 SNR_DB_LIMITS = (-30.0, 60.0)
 
@@ -145,19 +146,18 @@ class SimulationResult:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5.5, 4))
-        for name in self.receivers:
+        for i, name in enumerate(self.receivers):
             pts = [p for p in self.points if p.receiver == name]
-            # A point with no error is drawn at the 1/slots floor it bounds, hollow.
-            snr = [p.snr_db for p in pts]
-            bler = [max(p.counts.bler, 0.5 / max(p.slots, 1)) for p in pts]
-            (line,) = ax.semilogy(snr, bler, marker="o", label=name)
-            zero = [(s, b) for s, b, p in zip(snr, bler, pts, strict=True)
-                    if p.counts.block_errors == 0]
-            if zero:
-                ax.plot(*zip(*zero, strict=True), "o", mfc="white", color=line.get_color())
+            mx, my, bx, by = split_zero_points([p.snr_db for p in pts],
+                                               [p.counts.bler for p in pts],
+                                               [p.slots for p in pts])
+            ax.semilogy(mx, my, marker="o", color=f"C{i % 10}", label=name)
+            if bx:
+                ax.semilogy(bx, by, marker="v", linestyle="none", color=f"C{i % 10}",
+                            fillstyle="none")
         if any(p.counts.block_errors == 0 for p in self.points):
-            ax.text(0.02, 0.02, "hollow: no block error (drawn at 0.5 / slots)",
-                    transform=ax.transAxes, fontsize=8, color="0.4")
+            ax.text(0.02, 0.02, ZERO_POINTS_NOTE, transform=ax.transAxes, fontsize=8,
+                    color="0.4")
         ax.set_xlabel("SNR (Es/N0 per RE) [dB]")
         ax.set_ylabel("BLER")
         ax.set_title(f"{self.link.name} on {self.scenario.name}")

@@ -11,7 +11,8 @@ import pytest
 from dmrx.ofdm import ErrorCounts
 from dmrx.scenarios import build_receiver, get_link, get_scenario, simulate
 from dmrx.scenarios.cli import main
-from dmrx.scenarios.report import split_zero_points, write_report
+from dmrx.scenarios.metrics import split_zero_points
+from dmrx.scenarios.report import write_report
 from dmrx.scenarios.results import TIMING_COLUMNS, ResultsStore, read_results
 from dmrx.scenarios.runners import run_point, run_sweep
 from dmrx.scenarios.sweep import load_spec, spec_from_dict
