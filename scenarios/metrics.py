@@ -45,3 +45,17 @@ def split_zero_points(snr_db, rates, counts) -> tuple[list, list, list, list]:
             bound_x.append(x)
             bound_y.append(0.5 / max(n, 1))
     return measured_x, measured_y, bound_x, bound_y
+
+
+def draw_waterfall(ax, snr_db, rates, counts, *, color: str, label: str) -> bool:
+    """One BLER or BER curve on a log axis: a line through the points with errors, open
+    triangles at the error-free ones (`split_zero_points`).
+
+    :param ax: a matplotlib axis
+    :return: whether any error-free point was drawn (then say so: `ZERO_POINTS_NOTE`)
+    """
+    mx, my, bx, by = split_zero_points(snr_db, rates, counts)
+    ax.semilogy(mx, my, marker="o", color=color, label=label)
+    if bx:
+        ax.semilogy(bx, by, marker="v", linestyle="none", color=color, fillstyle="none")
+    return bool(bx)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dmrx.nn.checkpoint import atomic_write
-from dmrx.scenarios.metrics import ZERO_POINTS_NOTE, snr_at_bler, split_zero_points
+from dmrx.scenarios.metrics import ZERO_POINTS_NOTE, draw_waterfall, snr_at_bler
 from dmrx.scenarios.results import read_results
 
 _COUNTS = ("slots", "bit_errors", "bits", "block_errors", "coded_bit_errors", "coded_bits")
@@ -106,14 +106,9 @@ def _plot(group: list[Curve], path: Path) -> None:
     fig, (a_bler, a_ber) = plt.subplots(1, 2, figsize=(10, 4))
     any_bound = False
     for i, c in enumerate(group):
-        color = f"C{i % 10}"
         for ax, rates, counts in ((a_bler, c.bler, c.slots), (a_ber, c.ber, c.bits)):
-            mx, my, bx, by = split_zero_points(c.snr_db, rates, counts)
-            ax.semilogy(mx, my, marker="o", color=color, label=c.receiver)
-            if bx:
-                any_bound = True
-                ax.semilogy(bx, by, marker="v", linestyle="none", color=color,
-                            fillstyle="none")
+            any_bound |= draw_waterfall(ax, c.snr_db, rates, counts, color=f"C{i % 10}",
+                                        label=c.receiver)
     for ax, what in ((a_bler, "BLER"), (a_ber, "BER (information bits)")):
         ax.set_xlabel("SNR (Es/N0 per RE) [dB]")
         ax.set_ylabel(what)

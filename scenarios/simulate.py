@@ -29,7 +29,7 @@ from dmrx.ofdm import (
     seed_everything,
 )
 from dmrx.scenarios.catalog import Scenario, make_channel
-from dmrx.scenarios.metrics import ZERO_POINTS_NOTE, split_zero_points
+from dmrx.scenarios.metrics import ZERO_POINTS_NOTE, draw_waterfall
 
 SNR_DB_LIMITS = (-30.0, 60.0)
 
@@ -146,16 +146,13 @@ class SimulationResult:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(5.5, 4))
+        any_bound = False
         for i, name in enumerate(self.receivers):
             pts = [p for p in self.points if p.receiver == name]
-            mx, my, bx, by = split_zero_points([p.snr_db for p in pts],
-                                               [p.counts.bler for p in pts],
-                                               [p.slots for p in pts])
-            ax.semilogy(mx, my, marker="o", color=f"C{i % 10}", label=name)
-            if bx:
-                ax.semilogy(bx, by, marker="v", linestyle="none", color=f"C{i % 10}",
-                            fillstyle="none")
-        if any(p.counts.block_errors == 0 for p in self.points):
+            any_bound |= draw_waterfall(ax, [p.snr_db for p in pts],
+                                        [p.counts.bler for p in pts], [p.slots for p in pts],
+                                        color=f"C{i % 10}", label=name)
+        if any_bound:
             ax.text(0.02, 0.02, ZERO_POINTS_NOTE, transform=ax.transAxes, fontsize=8,
                     color="0.4")
         ax.set_xlabel("SNR (Es/N0 per RE) [dB]")
