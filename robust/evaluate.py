@@ -86,7 +86,8 @@ class RobustResult:
         rows = [head, "-" * len(head)]
         for p in self.points:
             d = p.as_dict()
-            rows.append(f"{p.receiver:<16} {p.threat:<12} {p.level_db:>7.2f} {d['slots']:>6d} "
+            level = f"{'-':>7}" if d["level_db"] is None else f"{p.level_db:>7.2f}"
+            rows.append(f"{p.receiver:<16} {p.threat:<12} {level} {d['slots']:>6d} "
                         f"{d['bler']:>8.4f} {d['bce']:>8.4f}")
         return "\n".join(rows)
 

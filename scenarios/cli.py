@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from dmrx.explain.run import explain_checkpoint
 from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
@@ -398,7 +399,8 @@ def _attack(args: argparse.Namespace) -> int:
     if args.checkpoint:
         rx = load_receiver(args.checkpoint)
         link = rx.link
-        receivers["checkpoint"] = rx
+        # named by its directory, so that runs of several checkpoints read apart
+        receivers[Path(args.checkpoint).resolve().name] = rx
     receivers |= {n.partition("=")[0]: build_named_receiver(n, link) for n in names}
     if not receivers:
         raise ValueError("dmrx attack needs --checkpoint and/or --receiver")

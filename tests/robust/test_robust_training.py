@@ -218,7 +218,9 @@ def test_dmrx_attack_writes_the_json_and_rejects_a_bad_psr(tmp_path, tiny, capsy
     assert d["snr_db"] == 12.0 and "psr_convention" in d
     pts = {(p["receiver"], p["threat"], p["level_db"]) for p in d["points"]
            if p["threat"] != "none"}
-    assert pts == {(r, "pgd", v) for r in ("checkpoint", "ls") for v in (-25.0, -15.0)}
+    # the checkpoint's receiver is named by its directory
+    assert pts == {(r, "pgd", v) for r in ("nrx", "ls") for v in (-25.0, -15.0)}
+    assert "nrx" in capsys.readouterr().out
     for p in d["points"]:
         assert {"slots", "bler", "bce", "block_errors", "ber"} <= set(p)
         assert p["slots"] == 2
