@@ -3,7 +3,8 @@
 Every step draws its own slots from a seed derived from (seed, step): a run that is interrupted
 and resumed from its last checkpoint follows the very same loss trajectory as one that never
 stopped. Loss: binary cross-entropy on the coded bits; the BMD rate 1 - BCE/ln 2 (bit per coded
-bit) is logged with it, per epoch, to `log.csv` in the checkpoint directory and, if asked
+bit) is logged with it, per epoch (and for a last, partial epoch when the steps are not a
+multiple of epoch_steps), to `log.csv` in the checkpoint directory and, if asked
 (`tensorboard=True`, `dmrx train --tensorboard`), as TensorBoard scalars under `<out>/tb`.
 """
 
@@ -264,6 +265,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
     opt = make_optimizer(cfg, rx.parameters())
     sched = _scheduler(cfg, opt)
     step, log = 0, []
+    # the current epoch's sums of step losses and squares, and its steps so far: part of the
+    # training state, so that a run resumed mid-epoch logs that epoch as an uninterrupted one
+    epoch_loss = epoch_sq = 0.0
+    epoch_n = 0
     meta_train = cfg.as_dict()
     if (out / "config.json").exists():
         if not resume:
@@ -280,10 +285,12 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
             sched.load_state_dict(state["scheduler"])
         step = int(meta["step"])
         log = _read_log(out / "log.csv", step)
+        epoch_loss, epoch_sq, epoch_n = state.get("epoch", (0.0, 0.0, 0))
 
     def checkpoint() -> None:
         state = {"optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict() if sched is not None else None}
+                 "scheduler": sched.state_dict() if sched is not None else None,
+                 "epoch": (epoch_loss, epoch_sq, epoch_n)}
         save_checkpoint(out, rx, receiver_config(rx) | {"train": meta_train, "step": step},
                         train_state=state)
         _write_log(out / "log.csv", log)
@@ -297,7 +304,6 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
     t0 = time.perf_counter() - (log[-1]["elapsed_s"] if log else 0.0)
     bar = tqdm(total=cfg.steps, initial=step, unit="step", disable=not progress,
                desc=f"train {cfg.receiver}")
-    epoch_loss = epoch_sq = 0.0
     while step < last:
         seed_everything(derive_seed(cfg.seed, "train-step", step))
         ch = channels[int(torch.randint(len(channels), ()))]
@@ -322,15 +328,22 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
         step += 1
         epoch_loss += (v := data_loss.item())  # logged loss and BMD rate are those of the data
         epoch_sq += v * v
+        epoch_n += 1
         bar.update(1)
-        if step % cfg.epoch_steps == 0:
-            n = cfg.epoch_steps
+        full = step % cfg.epoch_steps == 0
+        # training that ends mid-epoch (steps not a multiple of epoch_steps) logs that partial
+        # epoch too, or a run shorter than one epoch would log nothing; an interruption
+        # (stop_after) does not: the resumed run logs the whole epoch. Only full epochs drive
+        # schedulers and on_epoch
+        if full or step == cfg.steps:
+            n = epoch_n
             mean = epoch_loss / n
             # standard error of the epoch's mean loss from its steps' spread (for on_epoch only:
             # the diagnosis weighs loss changes against it; not written to log.csv)
             sem = math.sqrt(max(0.0, epoch_sq / n - mean * mean) / (n - 1)) if n > 1 else 0.0
             epoch_loss = epoch_sq = 0.0
-            if cfg.scheduler in ("plateau", "sgd-er"):
+            epoch_n = 0
+            if full and cfg.scheduler in ("plateau", "sgd-er"):
                 sched.step(mean)
             log.append({"step": step, "loss": mean, "bmd_rate": bmd_rate(mean),
                         "lr": opt.param_groups[0]["lr"],
@@ -339,7 +352,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = True,
             if tb is not None:
                 for key in ("loss", "bmd_rate", "lr"):
                     tb.add_scalar(f"train/{key}", log[-1][key], step)
-            if on_epoch is not None and on_epoch(step, log[-1] | {"loss_sem": sem}, rx):
+            if full and on_epoch is not None and on_epoch(step, log[-1] | {"loss_sem": sem},
+                                                          rx):
                 last = step
         if step % cfg.checkpoint_every == 0 or step == last:
             checkpoint()

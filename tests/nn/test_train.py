@@ -30,6 +30,27 @@ def test_resumed_training_follows_the_uninterrupted_trajectory(tmp_path, ref_lin
                        straight.receiver.net.input_conv.weight)
 
 
+def test_resumed_mid_epoch_logs_as_the_uninterrupted_run(tmp_path, ref_link):
+    """Interrupted at step 5 of 2-step epochs: the epoch of steps 5-6 is logged after the
+    resume with both steps' losses (the epoch's sums are part of the training state)."""
+    cfg = _cfg(ref_link, steps=8, checkpoint_every=8)
+    straight = train(cfg, tmp_path / "a", progress=False)
+    assert train(cfg, tmp_path / "b", progress=False, stop_after=5).step == 5
+    resumed = train(cfg, tmp_path / "b", progress=False)
+    assert [r["step"] for r in resumed.log] == [2, 4, 6, 8]
+    assert [r["loss"] for r in resumed.log] == [r["loss"] for r in straight.log]
+
+
+def test_a_run_ending_mid_epoch_logs_its_last_partial_epoch(tmp_path, ref_link):
+    """steps = 5 with 2-step epochs: rows at 2, 4 and 5 (the last over one step), so that a
+    run shorter than one epoch still reports a loss."""
+    log = train(_cfg(ref_link, steps=5, checkpoint_every=4), tmp_path / "p",
+                progress=False).log
+    assert [r["step"] for r in log] == [2, 4, 5]
+    short = train(_cfg(ref_link, steps=1), tmp_path / "q", progress=False).log
+    assert [r["step"] for r in short] == [1] and short[0]["loss"] > 0
+
+
 def test_training_lowers_the_loss(tmp_path, ref_link):
     cfg = _cfg(ref_link, steps=60, epoch_steps=10, checkpoint_every=60, batch_size=16,
                net={"num_channels": 16, "num_blocks": 2}, snr_db=(15.0, 20.0))
