@@ -56,20 +56,20 @@ Outcome: every method far from random when jammed; Fusion-CAM within 2 SE of Sco
 not at least as faithful on insertion; the error-map goal not met (Grad-CAM 0.31; Score-CAM's
 maps zero on 187 of 200 slots).
 
-Session 15 (declared before running): seen in exploration on seed 1 (100 slots, JSR -5 dB):
-by the error target's own terms (`error_reference`) the band's data REs hold 0.58-0.60 of the
-block NLL and 0.99 of the NLL the jammer added, and taking the jammer off the band decodes 122
-of 130 failed blocks. The band does drive the errors, so the error-map goal is the right one at
--5 dB, and the 0.27-0.31 of the Grad-CAM family underweights it: their grid-averaged gradients
-cancel over per-RE bits (`dmrx.explain.cam.HiResCAM`). HiResCAM, added for that reason, put
-0.68 of its error-map mass on the band (0.93 at JSR 10 dB); a Fusion-CAM of HiResCAM and
-Score-CAM gave the same pattern as the paper's (deletion better, insertion worse than
-Score-CAM), so Fusion-CAM keeps the paper's Grad-CAM. Runs on seed 2, never used here before:
-`--seed 2 --jsr-db -5 --out cam_faithfulness-seed2-jsr-5`, `--seed 2 --jsr-db -5
---curve-removal local --out cam_faithfulness-seed2-local-jsr-5` and `--seed 2 --jsr-db 10 --out
-cam_faithfulness-seed2-jsr10`, judged exactly as `goals` computes them. HiResCAM's error maps
-find the band if their share is > 0.5 at both JSRs; the other goals are judged as before, per
-method, and Fusion-CAM's against the best of Grad-CAM and Score-CAM, as the issue states it.
+Session 15 (declared before running): seen in exploration on seed 1 at JSR -5 dB (200 slots for
+the target's terms, 100 for the maps): by the error target's own terms (`error_reference`) the
+band's data REs hold 0.58-0.60 of the block NLL and 0.99 of the NLL the jammer added, and taking
+the jammer off the band decodes 122 of 130 failed blocks. The band does drive the errors, so the
+error-map goal is the right one at -5 dB, and the 0.27-0.31 of the Grad-CAM family underweights
+it: their grid-averaged gradients cancel over per-RE bits (`dmrx.explain.cam.HiResCAM`).
+HiResCAM, added for that reason, put 0.68 of its error-map mass on the band (0.93 at JSR 10 dB);
+a Fusion-CAM of HiResCAM and Score-CAM gave the same pattern as the paper's (deletion better,
+insertion worse than Score-CAM), so Fusion-CAM keeps the paper's Grad-CAM. Runs on seed 2, never
+used here before: `--seed 2 --jsr-db -5 --out cam_faithfulness-seed2-jsr-5`, `--seed 2 --jsr-db
+-5 --curve-removal local --out cam_faithfulness-seed2-local-jsr-5` and `--seed 2 --jsr-db 10
+--out cam_faithfulness-seed2-jsr10`, judged exactly as `goals` computes them. HiResCAM's error
+maps find the band if their share is > 0.5 at both JSRs; the other goals are judged as before,
+per method, and Fusion-CAM's against the best of Grad-CAM and Score-CAM, as the issue states it.
 Outcome: HiResCAM's error maps put 0.684 (JSR -5 dB) and 0.923 (10 dB) of their mass on the
 band, the target's own terms 0.61 / 0.73 of the NLL and 0.99 / 0.81 of what the jammer added;
 the Grad-CAM family 0.25-0.29 at -5 dB; at 10 dB HiResCAM is the only method far from random on
