@@ -204,6 +204,7 @@ class ExplainResult:
 
     def table(self) -> str:
         n = next(iter(self.maps.values())).shape[0]
+        zero = {m: self.zero_maps(m) for m in self.maps}
         rows = [f"{'method':<12} {'DMRS share':>10} {'jam share':>10} {'del AUC':>8} "
                 f"{'ins AUC':>8} {'zero maps':>9}"]
 
@@ -217,8 +218,8 @@ class ExplainResult:
             rows.append(f"{m:<12} {cell(sh['dmrs'], 10)} {cell(sh.get('jammed'), 10)} "
                         f"{cell(c.deletion_auc if c else None, 8)} "
                         f"{cell(c.insertion_auc if c else None, 8)} "
-                        f"{f'{self.zero_maps(m)}/{n}':>9}")
-        if any(self.zero_maps(m) for m in self.maps):
+                        f"{f'{zero[m]}/{n}':>9}")
+        if any(zero.values()):
             rows.append("shares are means over the slots whose map is not zero everywhere")
         return "\n".join(rows)
 
