@@ -39,6 +39,10 @@ TP      trivial plateau (dmrx,       first half: VU's update ratio below `min_up
                                      `trivial_plateau`)
 ======  ===========================  =========================================================
 
+"Opt-in" is `DiagnosisConfig`'s: its defaults are BTTackler's code rules. `dmrx tune`'s default
+rule set, 'dmrx' (`scenarios.tune.RULES`), turns PL, VU, TP and the adapted rules below on;
+`dmrx tune --rules bttackler` runs BTTackler's as they are.
+
 Protection (BTTackler's `if_top_train_loss`): VG, VU, TP, DR, SC, PL and NMG are skipped for a
 trial whose training loss at this epoch is at or below the 10th percentile (linear
 interpolation, as `numpy.percentile`) of the other trials' losses at the same epoch, once at
@@ -63,7 +67,7 @@ What differs from BTTackler, and why:
 * Gradient statistics start with the second epoch (the hooks attach at the end of the first),
   so the gradient rules see nothing in epoch 1.
 
-Adapted rules (opt-in: `DiagnosisConfig.adam_eps` and `noise_z`, `dmrx tune --adapted-rules`).
+Adapted rules (`DiagnosisConfig.adam_eps` and `noise_z`; on in `dmrx tune`'s default rules).
 BTTackler's rules misfire on dmrx's searches in two ways that lost the best trial of 2 of 5
 seeds in benchmarks/tune_diagnosis.py (results/tune_diagnosis-defaults.json, seeds 3 and 4):
 
@@ -87,7 +91,7 @@ BTTackler's rules, replayed on the same curves, would have stopped the best in 2
 they give up is that of slow but healthy trials (learning rates of 1e-5 to 6e-4), which no
 health rule can tell from a fast trial still falling to the best.
 
-VU (opt-in, `min_update_ratio`, `dmrx tune --min-update-ratio 1e-3`) catches those slow
+VU (`min_update_ratio`; 1e-3 in `dmrx tune`'s default rule set) catches those slow
 trials whose learning rate is too small to move the weights at all: on fresh seeds 10-13
 (results/tune_diagnosis-pooled-vu-fresh.json) adapted rules + PL + VU at the rule of thumb's
 1e-3 stopped 3-9 trials per search, 18 of them by VU in their 2nd or 3rd epoch, kept the best
@@ -95,7 +99,7 @@ trial in every seed and saved 24.6 % of the wall time (10.5-32.1 %). The rest of
 trials (lr ~1.5e-4 to 5e-4, per-step ratios 1.5e-3 to 5e-3: in the healthy range by that rule,
 ending at BMD rates of 0.1-0.5 against a best of ~0.7) are what keeps the saving under 30 %.
 
-TP (opt-in, `trivial_loss`, `dmrx tune --trivial-plateau`) catches the trials that a first-epoch
+TP (`trivial_loss`; on in `dmrx tune`'s default rule set) catches the trials that a first-epoch
 loss spike leaves on the LLR = 0 plateau with vanished steps (see `trivial_plateau`). On seed 11,
 the seed it was designed from, it stopped the three such trials in their 4th-5th epoch and the
 saving rose from 27.9 % to 54.2 % (results/tune_diagnosis-tp-seed11-design.json). On fresh seeds

@@ -33,7 +33,7 @@ from dmrx.scenarios.runners import BACKENDS, run_sweep
 from dmrx.scenarios.schedules import SCHEDULES, get_schedule
 from dmrx.scenarios.simulate import parse_db_range, parse_snr_db, simulate
 from dmrx.scenarios.sweep import load_spec
-from dmrx.scenarios.tune import SAMPLERS, TuneConfig, tune
+from dmrx.scenarios.tune import RULES, SAMPLERS, TuneConfig, tune
 
 
 def _int_at_least(lo: int):
@@ -255,20 +255,25 @@ def _parser() -> argparse.ArgumentParser:
                    "thresholds are for 20 epochs per trial and scaled to other counts)")
     u.add_argument("--sampler", default="tpe", choices=list(SAMPLERS))
     u.add_argument("--no-diagnosis", action="store_true", help="never prune a trial")
-    u.add_argument("--passive-loss-drop", type=float, default=0.0,
-                   help="also stop a trial whose loss fell less than this fraction below its "
-                   "first epoch's by 3/20 of the run (dmrx's PL rule; 0: BTTackler's rules only)")
-    u.add_argument("--adapted-rules", action="store_true",
+    u.add_argument("--rules", default="dmrx", choices=list(RULES),
+                   help="the diagnosis rule set: 'dmrx' (the default): BTTackler's rules "
+                   "adapted to AdamW and to the epoch loss's noise, with dmrx's PL, VU and TP "
+                   "rules; 'bttackler': BTTackler's code rules as they are (EG, VG, DR, SC, "
+                   "HO, NMG). The four options below override single rules of the set")
+    u.add_argument("--passive-loss-drop", type=float, default=None,
+                   help="stop a trial whose loss fell less than this fraction below its "
+                   "first epoch's by 3/20 of the run (dmrx's PL rule; 0: off; dmrx: 0.02)")
+    u.add_argument("--adapted-rules", action=argparse.BooleanOptionalAction, default=None,
                    help="judge VG against AdamW's epsilon and NMG / SC late against the epoch "
-                   "loss's sampling noise (dmrx's adaptation of BTTackler's rules)")
-    u.add_argument("--min-update-ratio", type=float, default=0.0,
-                   help="also stop a trial whose median per-step update / weight norm ratio "
-                   "is below this in its first 3/20 of the run (dmrx's VU rule, e.g. 1e-3; 0: "
-                   "off)")
-    u.add_argument("--trivial-plateau", action="store_true",
-                   help="with --min-update-ratio, also stop a trial whose update ratio is below "
+                   "loss's sampling noise (dmrx's adaptation of BTTackler's rules; dmrx: on)")
+    u.add_argument("--min-update-ratio", type=float, default=None,
+                   help="stop a trial whose median per-step update / weight norm ratio "
+                   "is below this in its first 3/20 of the run (dmrx's VU rule; 0: off; dmrx: "
+                   "1e-3)")
+    u.add_argument("--trivial-plateau", action=argparse.BooleanOptionalAction, default=None,
+                   help="with a min update ratio, also stop a trial whose update ratio is below "
                    "it in the first half while its loss is still the constant predictor's "
-                   "(the LLR = 0 plateau; dmrx's TP rule)")
+                   "(the LLR = 0 plateau; dmrx's TP rule; dmrx: on)")
     u.add_argument("--seed", type=_nonneg_int, default=0)
     u.add_argument("--out", required=True, help="study directory (resumed if it exists)")
     u.add_argument("--no-progress", action="store_true")
@@ -523,7 +528,7 @@ def _tune(args: argparse.Namespace) -> int:
                      receiver=args.receiver, snr_db=snr, trials=args.trials, steps=args.steps,
                      epoch_steps=args.epoch_steps, seed=args.seed,
                      diagnosis=not args.no_diagnosis, sampler=args.sampler,
-                     passive_loss_drop=args.passive_loss_drop,
+                     rules=args.rules, passive_loss_drop=args.passive_loss_drop,
                      adapted_rules=args.adapted_rules,
                      min_update_ratio=args.min_update_ratio,
                      trivial_plateau=args.trivial_plateau)
@@ -533,7 +538,10 @@ def _tune(args: argparse.Namespace) -> int:
     if best is not None:
         print(f"best: trial {best['number']}, BMD rate {best['value']:.4f} bit/bit, "
               f"{best['params']}")
-    print(f"({result.elapsed_s:.1f} s) -> {args.out}/tune.json")
+    changed = any(getattr(cfg, k) != v for k, v in RULES[cfg.rules].items())
+    rules = (f"the {cfg.rules} rule set{' with rules changed by hand' if changed else ''}"
+             if cfg.diagnosis else "off")
+    print(f"({result.elapsed_s:.1f} s; diagnosis: {rules}) -> {args.out}/tune.json")
     return 0
 
 

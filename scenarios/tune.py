@@ -30,6 +30,20 @@ from dmrx.scenarios.catalog import get_link, get_scenario
 
 SAMPLERS = ("tpe", "random")
 ADAMW_EPS = 1e-8  # nn.train's AdamW keeps torch's default epsilon
+# The diagnosis rule sets (`TuneConfig.rules`, `dmrx tune --rules`). 'bttackler': BTTackler's
+# code rules as they are (EG, VG, DR, SC, HO, NMG). 'dmrx', the default: those with VG judged
+# against AdamW's epsilon and NMG / SC late against the epoch loss's noise, and dmrx's PL, VU
+# and TP rules (`nn.diagnosis`). Why dmrx's is the default: at `dmrx tune`'s trial length,
+# BTTackler's rules stopped the search's best trial in 2 of 5 sampler seeds
+# (benchmarks/results/tune_diagnosis-defaults.json), dmrx's kept it in all 14 fresh seeds of
+# its three stages (6-9, 10-13, 14-19; the last, the full set, 22.8 % less wall time,
+# results/tune_diagnosis-pooled-tp-fresh.json).
+RULES: dict[str, dict] = {
+    "dmrx": {"passive_loss_drop": 0.02, "adapted_rules": True, "min_update_ratio": 1e-3,
+             "trivial_plateau": True},
+    "bttackler": {"passive_loss_drop": 0.0, "adapted_rules": False, "min_update_ratio": 0.0,
+                  "trivial_plateau": False},
+}
 
 
 @dataclass(frozen=True)
@@ -71,21 +85,25 @@ class TuneConfig:
     :param snr_db: (low, high) of the training and evaluation slots, dB
     :param eval_batches, eval_batch_size: held-out slots of the score, the same for all trials
     :param diagnosis: stop trials by `nn.diagnosis` (False: every trial trains to the end)
-    :param diagnosis_config: the rules' thresholds; None: BTTackler's, scaled to this run's
+    :param diagnosis_config: the rules' thresholds; None: those of `rules`, scaled to this run's
         steps / epoch_steps epochs (`DiagnosisConfig.for_epochs`)
-    :param passive_loss_drop: with `diagnosis_config` None, the scaled defaults' `min_loss_drop`
-        (dmrx's opt-in PL rule; 0: BTTackler's rules only)
-    :param adapted_rules: with `diagnosis_config` None, judge VG against AdamW's epsilon and
-        NMG / SC late against the epoch losses' sampling noise (z = 2), see `nn.diagnosis`
-        (False: BTTackler's rules as they are)
-    :param min_update_ratio: with `diagnosis_config` None, the scaled defaults'
-        `min_update_ratio` (dmrx's opt-in VU rule, see `nn.diagnosis.vanishing_updates`; 0:
-        off)
-    :param trivial_plateau: with `diagnosis_config` None and `min_update_ratio` > 0, also stop
-        a trial on the LLR = 0 plateau (dmrx's opt-in TP rule, see
-        `nn.diagnosis.trivial_plateau`, with the constant predictor's loss ln 2)
+    :param rules: the rule set, a key of `RULES`: 'dmrx' (the default) or 'bttackler'; with a
+        `diagnosis_config` the knobs below must be left unset and `rules` is not used
+    :param passive_loss_drop: the scaled defaults' `min_loss_drop` (dmrx's PL rule; 0: off);
+        None: the rule set's
+    :param adapted_rules: judge VG against AdamW's epsilon and NMG / SC late against the epoch
+        losses' sampling noise (z = 2), see `nn.diagnosis` (False: BTTackler's rules as they
+        are); None: the rule set's
+    :param min_update_ratio: the scaled defaults' `min_update_ratio` (dmrx's VU rule, see
+        `nn.diagnosis.vanishing_updates`; 0: off); None: the rule set's
+    :param trivial_plateau: with `min_update_ratio` > 0, also stop a trial on the LLR = 0
+        plateau (dmrx's TP rule, see `nn.diagnosis.trivial_plateau`, with the constant
+        predictor's loss ln 2); None: the rule set's, off where `min_update_ratio` is set to 0
     :param sampler: 'tpe' or 'random' (random draws the same configurations whatever is
         pruned, which makes runs with and without diagnosis directly comparable)
+
+    After construction the four knobs hold the values in force (the rule set's where unset), so
+    `dataclasses.replace(cfg, rules=...)` keeps them: unset them (None) as well.
     """
 
     link: str = "ref-4prb"
@@ -100,10 +118,11 @@ class TuneConfig:
     seed: int = 0
     diagnosis: bool = True
     diagnosis_config: DiagnosisConfig | None = None
-    passive_loss_drop: float = 0.0
-    adapted_rules: bool = False
-    min_update_ratio: float = 0.0
-    trivial_plateau: bool = False
+    rules: str = "dmrx"
+    passive_loss_drop: float | None = None
+    adapted_rules: bool | None = None
+    min_update_ratio: float | None = None
+    trivial_plateau: bool | None = None
     sampler: str = "tpe"
     space: SearchSpace = field(default_factory=SearchSpace)
 
@@ -126,6 +145,9 @@ class TuneConfig:
         if self.receiver not in ("neural", "hybrid"):
             raise ValueError(f"TuneConfig.receiver={self.receiver!r} is not allowed: 'neural' "
                              "or 'hybrid'")
+        if self.rules not in RULES:
+            raise ValueError(f"TuneConfig.rules={self.rules!r} is not allowed: one of "
+                             f"{list(RULES)}")
         if self.passive_loss_drop and self.diagnosis_config is not None:
             raise ValueError("TuneConfig.passive_loss_drop is not allowed with a "
                              "diagnosis_config: set its min_loss_drop instead")
@@ -135,17 +157,26 @@ class TuneConfig:
         if self.trivial_plateau and self.diagnosis_config is not None:
             raise ValueError("TuneConfig.trivial_plateau is not allowed with a "
                              "diagnosis_config: set its trivial_loss instead")
-        if self.trivial_plateau and not self.min_update_ratio:
-            raise ValueError("TuneConfig.trivial_plateau is not allowed with "
-                             "min_update_ratio=0: TP judges the update ratio against it")
         if self.adapted_rules and self.diagnosis_config is not None:
             raise ValueError("TuneConfig.adapted_rules is not allowed with a "
                              "diagnosis_config: set its adam_eps and noise_z instead")
+        # the knobs in force: unset ones from the rule set (all off beside a diagnosis_config);
+        # TP judges VU's ratio, so VU turned off by hand takes an unset TP with it
+        base = dict(RULES["bttackler" if self.diagnosis_config is not None else self.rules])
+        if self.min_update_ratio == 0:
+            base["trivial_plateau"] = False
+        for name, value in base.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        if self.trivial_plateau and not self.min_update_ratio:
+            raise ValueError("TuneConfig.trivial_plateau is not allowed with "
+                             "min_update_ratio=0: TP judges the update ratio against it (set "
+                             "trivial_plateau=False too)")
         self.diagnosis_thresholds()  # raises naming the DiagnosisConfig field
 
     def diagnosis_thresholds(self) -> DiagnosisConfig:
         """The diagnosis config in force: `diagnosis_config`, or BTTackler's defaults scaled to
-        this run's epochs."""
+        this run's epochs with the knobs of `rules` (or set) applied."""
         if self.diagnosis_config is not None:
             return self.diagnosis_config
         adapted = {"adam_eps": ADAMW_EPS, "noise_z": 2.0} if self.adapted_rules else {}
@@ -157,7 +188,10 @@ class TuneConfig:
                                           **trivial)
 
     def study_name(self) -> str:
+        # named by the knobs in force, not by the rule set that gave them: a study run with
+        # the knobs set by hand before the rule sets existed keeps its name
         d = dataclasses.asdict(self) | {"trials": None}
+        del d["rules"]
         for name in ("adapted_rules", "min_update_ratio", "trivial_plateau"):
             if not d[name]:
                 del d[name]  # names of studies from before the field stay the same

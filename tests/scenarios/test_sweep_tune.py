@@ -34,34 +34,63 @@ def test_tune_prunes_hopeless_trials_and_records_the_diagnosis(tmp_path):
 
 
 def test_tune_scales_bttacklers_thresholds_to_its_epochs():
-    assert TuneConfig().diagnosis_thresholds() == DiagnosisConfig()  # 300 / 15: 20 epochs
-    six = TuneConfig(**TINY).diagnosis_thresholds()
+    bt = dict(TINY, rules="bttackler")
+    assert TuneConfig(rules="bttackler").diagnosis_thresholds() == DiagnosisConfig()  # 20 epochs
+    six = TuneConfig(**bt).diagnosis_thresholds()
     assert six == DiagnosisConfig.for_epochs(6) and six.window == 4
     mine = DiagnosisConfig(window=8)
     assert TuneConfig(diagnosis_config=mine, **TINY).diagnosis_thresholds() is mine
-    pl = TuneConfig(passive_loss_drop=0.02, **TINY).diagnosis_thresholds()
+    pl = TuneConfig(passive_loss_drop=0.02, **bt).diagnosis_thresholds()
     assert pl == DiagnosisConfig.for_epochs(6, min_loss_drop=0.02)
     with pytest.raises(ValueError, match="passive_loss_drop is not allowed"):
         TuneConfig(diagnosis_config=mine, passive_loss_drop=0.02, **TINY)
-    adapted = TuneConfig(adapted_rules=True, **TINY).diagnosis_thresholds()
+    adapted = TuneConfig(adapted_rules=True, **bt).diagnosis_thresholds()
     assert adapted == DiagnosisConfig.for_epochs(6, adam_eps=1e-8, noise_z=2.0)
     with pytest.raises(ValueError, match="adapted_rules is not allowed"):
         TuneConfig(diagnosis_config=mine, adapted_rules=True, **TINY)
-    vu = TuneConfig(min_update_ratio=1e-3, **TINY).diagnosis_thresholds()
+    vu = TuneConfig(min_update_ratio=1e-3, **bt).diagnosis_thresholds()
     assert vu == DiagnosisConfig.for_epochs(6, min_update_ratio=1e-3)
     with pytest.raises(ValueError, match="min_update_ratio is not allowed"):
         TuneConfig(diagnosis_config=mine, min_update_ratio=1e-3, **TINY)
-    tp = TuneConfig(min_update_ratio=1e-3, trivial_plateau=True, **TINY).diagnosis_thresholds()
+    tp = TuneConfig(min_update_ratio=1e-3, trivial_plateau=True, **bt).diagnosis_thresholds()
     assert tp == DiagnosisConfig.for_epochs(6, min_update_ratio=1e-3, trivial_loss=math.log(2))
     with pytest.raises(ValueError, match="trivial_plateau is not allowed with min_update"):
-        TuneConfig(trivial_plateau=True, **TINY)
+        TuneConfig(trivial_plateau=True, **bt)
     with pytest.raises(ValueError, match="trivial_plateau is not allowed with a diagnosis"):
         TuneConfig(diagnosis_config=mine, trivial_plateau=True, **TINY)
     # a switch names a different study; leaving it off keeps the names studies had before
-    assert TuneConfig(adapted_rules=True).study_name() != TuneConfig().study_name()
-    assert TuneConfig(min_update_ratio=1e-3).study_name() != TuneConfig().study_name()
-    assert (TuneConfig(min_update_ratio=1e-3, trivial_plateau=True).study_name()
-            != TuneConfig(min_update_ratio=1e-3).study_name())
+    assert (TuneConfig(rules="bttackler", adapted_rules=True).study_name()
+            != TuneConfig(rules="bttackler").study_name())
+    assert (TuneConfig(rules="bttackler", min_update_ratio=1e-3).study_name()
+            != TuneConfig(rules="bttackler").study_name())
+    assert (TuneConfig(rules="bttackler", min_update_ratio=1e-3, trivial_plateau=True)
+            .study_name() != TuneConfig(rules="bttackler", min_update_ratio=1e-3).study_name())
+
+
+def test_tune_rule_sets_default_to_dmrx_and_single_rules_override_them():
+    dmrx = TuneConfig(**TINY)
+    assert (dmrx.rules, dmrx.passive_loss_drop, dmrx.adapted_rules, dmrx.min_update_ratio,
+            dmrx.trivial_plateau) == ("dmrx", 0.02, True, 1e-3, True)
+    assert dmrx.diagnosis_thresholds() == DiagnosisConfig.for_epochs(
+        6, min_loss_drop=0.02, adam_eps=1e-8, noise_z=2.0, min_update_ratio=1e-3,
+        trivial_loss=math.log(2))
+    # the default set names the study that the same rules switched on one by one named
+    # before rule sets existed, and BTTackler's set the one the old defaults named
+    by_hand = TuneConfig(rules="bttackler", passive_loss_drop=0.02, adapted_rules=True,
+                         min_update_ratio=1e-3, trivial_plateau=True, **TINY)
+    assert dmrx.study_name() == by_hand.study_name()
+    assert TuneConfig(rules="bttackler").study_name() != TuneConfig().study_name()
+    # one rule of the set off; VU off takes the TP that depends on it along, unless TP is
+    # asked for
+    assert TuneConfig(adapted_rules=False, **TINY).diagnosis_thresholds() == (
+        DiagnosisConfig.for_epochs(6, min_loss_drop=0.02, min_update_ratio=1e-3,
+                                   trivial_loss=math.log(2)))
+    no_vu = TuneConfig(min_update_ratio=0.0, **TINY)
+    assert not no_vu.trivial_plateau and no_vu.diagnosis_thresholds().min_update_ratio == 0
+    with pytest.raises(ValueError, match="trivial_plateau is not allowed with min_update"):
+        TuneConfig(min_update_ratio=0.0, trivial_plateau=True, **TINY)
+    with pytest.raises(ValueError, match="rules='paper' is not allowed"):
+        TuneConfig(rules="paper")
 
 
 def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, capsys):
@@ -69,7 +98,7 @@ def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, cap
                  "--epoch-steps", "5", "--no-diagnosis", "--out", str(tmp_path),
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert "complete" in out and "best: trial 0, BMD rate" in out
+    assert "complete" in out and "best: trial 0, BMD rate" in out and "diagnosis: off" in out
     assert main(["tune", "--scenario", "awgn", "--steps", "7", "--epoch-steps", "5",
                  "--out", str(tmp_path / "x")]) == 2
     assert "TuneConfig.steps=7" in capsys.readouterr().err
@@ -81,7 +110,7 @@ def test_cli_tune_without_diagnosis_completes_and_reports_the_best(tmp_path, cap
     assert "DiagnosisConfig.min_update_ratio=2" in capsys.readouterr().err
 
 
-def test_cli_tune_adapted_rules_reach_the_pruner_and_the_record(tmp_path):
+def test_cli_tune_adapted_rules_reach_the_pruner_and_the_record(tmp_path, capsys):
     assert main(["tune", "--scenario", "awgn", "--trials", "1", "--steps", "20",
                  "--epoch-steps", "5", "--adapted-rules", "--min-update-ratio", "1e-9",
                  "--trivial-plateau", "--out", str(tmp_path), "--no-progress"]) == 0
@@ -99,3 +128,20 @@ def test_cli_tune_adapted_rules_reach_the_pruner_and_the_record(tmp_path):
     assert health[0]["update_ratio"] == []
     assert all(len(e["update_ratio"]) >= 3 and all(0 < u < 1 for u in e["update_ratio"])
                for e in health[1:])
+    # BTTackler's rule set, with one of dmrx's rules switched on by hand and the default
+    # set with one switched off
+    assert main(["tune", "--scenario", "awgn", "--trials", "1", "--steps", "10",
+                 "--epoch-steps", "5", "--rules", "bttackler", "--adapted-rules",
+                 "--out", str(tmp_path / "bt"), "--no-progress"]) == 0
+    config = json.loads((tmp_path / "bt" / "tune.json").read_text())["config"]
+    assert (config["rules"], config["passive_loss_drop"], config["adapted_rules"],
+            config["min_update_ratio"], config["trivial_plateau"]) == (
+                "bttackler", 0.0, True, 0.0, False)
+    assert main(["tune", "--scenario", "awgn", "--trials", "1", "--steps", "10",
+                 "--epoch-steps", "5", "--no-trivial-plateau",
+                 "--out", str(tmp_path / "dmrx"), "--no-progress"]) == 0
+    assert "diagnosis: the dmrx rule set with rules changed by hand" in capsys.readouterr().out
+    config = json.loads((tmp_path / "dmrx" / "tune.json").read_text())["config"]
+    assert (config["rules"], config["passive_loss_drop"], config["adapted_rules"],
+            config["min_update_ratio"], config["trivial_plateau"]) == (
+                "dmrx", 0.02, True, 1e-3, False)
