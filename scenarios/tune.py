@@ -189,9 +189,12 @@ class TuneConfig:
 
     def study_name(self) -> str:
         # named by the knobs in force, not by the rule set that gave them: a study run with
-        # the knobs set by hand before the rule sets existed keeps its name
+        # the knobs set by hand before the rule sets existed keeps its name; without diagnosis
+        # the knobs do nothing and name nothing (they are named as the old defaults were)
         d = dataclasses.asdict(self) | {"trials": None}
         del d["rules"]
+        if not self.diagnosis:
+            d |= RULES["bttackler"]
         for name in ("adapted_rules", "min_update_ratio", "trivial_plateau"):
             if not d[name]:
                 del d[name]  # names of studies from before the field stay the same

@@ -80,6 +80,9 @@ def test_tune_rule_sets_default_to_dmrx_and_single_rules_override_them():
                          min_update_ratio=1e-3, trivial_plateau=True, **TINY)
     assert dmrx.study_name() == by_hand.study_name()
     assert TuneConfig(rules="bttackler").study_name() != TuneConfig().study_name()
+    # without diagnosis the rules do nothing, and the study keeps the name it had before
+    assert (TuneConfig(diagnosis=False).study_name()
+            == TuneConfig(diagnosis=False, rules="bttackler").study_name())
     # one rule of the set off; VU off takes the TP that depends on it along, unless TP is
     # asked for
     assert TuneConfig(adapted_rules=False, **TINY).diagnosis_thresholds() == (
