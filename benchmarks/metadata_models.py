@@ -126,6 +126,16 @@ the concepts varied independently, mobility and delay spread are predicted bette
 0.76, from 0.64 and 0.72) but the true concepts still add nothing the features lack (trees
 +0.0003 AUROC), and intervening on long delay spread or LoS alone still lowers test accuracy.
 AUROC gaps to the trees: MEDIC 0.007, HiCEM -0.0001 (both met).
+
+Session 16, second (declared before running): a replication of session 14's deciding run on a
+second fresh should-adapt test, built this session on seed 5 with the same settings and not
+looked at (`dmrx metadata build --out out/metadata-s16-test --seed 5 --points 0,0,128
+--adapt-runs 0,0,36`): `python benchmarks/metadata_models.py --data out/metadata-s14
+--test-data out/metadata-s16-test --seed 1 --tune 30 --tune-hicem --tune-labels should_adapt
+--tag s16-replica`. The models are session 14's (same code, data and seeds; their val scores
+must come out identical, which checks that), so only the test differs. Reported beside
+s14-fresh: each test's gaps and their mean. The goals are judged per test as `goals` computes
+them; the issue's goal is not claimed from the mean of the two.
 """
 
 from __future__ import annotations
