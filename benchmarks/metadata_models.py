@@ -136,6 +136,12 @@ looked at (`dmrx metadata build --out out/metadata-s16-test --seed 5 --points 0,
 must come out identical, which checks that), so only the test differs. Reported beside
 s14-fresh: each test's gaps and their mean. The goals are judged per test as `goals` computes
 them; the issue's goal is not claimed from the mean of the two.
+Outcome (results/metadata_models-s16-replica.json): every config tried reproduced its val
+AUROC exactly, and the same configs were chosen. should_adapt test AUROC: trees 0.755, HiCEM
+0.768 (gap -0.013, met), MEDIC 0.725 (gap 0.030, CI 0.005-0.051, not met): MEDIC's gap is the
+same as on seed 4's test (0.031; mean of the two 0.030). block_error gaps 0.004 and 0.001
+(met); its interventions are again not monotonic (steps 3 and 5 lose 0.0004 and 0.0006, each
+CI spanning zero); should_adapt's curve is again flat.
 """
 
 from __future__ import annotations
