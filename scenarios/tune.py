@@ -46,6 +46,13 @@ RULES: dict[str, dict] = {
                   "trivial_plateau": False},
 }
 
+# each knob of a rule set -> the DiagnosisConfig fields it sets (given a diagnosis_config,
+# those are set there instead)
+DIAGNOSIS_CONFIG_FIELDS = {"passive_loss_drop": "min_loss_drop",
+                           "adapted_rules": "adam_eps and noise_z",
+                           "min_update_ratio": "min_update_ratio",
+                           "trivial_plateau": "trivial_loss"}
+
 
 @dataclass(frozen=True)
 class SearchSpace:
@@ -149,18 +156,11 @@ class TuneConfig:
         if self.rules not in RULES:
             raise ValueError(f"TuneConfig.rules={self.rules!r} is not allowed: one of "
                              f"{list(RULES)}")
-        if self.passive_loss_drop and self.diagnosis_config is not None:
-            raise ValueError("TuneConfig.passive_loss_drop is not allowed with a "
-                             "diagnosis_config: set its min_loss_drop instead")
-        if self.min_update_ratio and self.diagnosis_config is not None:
-            raise ValueError("TuneConfig.min_update_ratio is not allowed with a "
-                             "diagnosis_config: set its min_update_ratio instead")
-        if self.trivial_plateau and self.diagnosis_config is not None:
-            raise ValueError("TuneConfig.trivial_plateau is not allowed with a "
-                             "diagnosis_config: set its trivial_loss instead")
-        if self.adapted_rules and self.diagnosis_config is not None:
-            raise ValueError("TuneConfig.adapted_rules is not allowed with a "
-                             "diagnosis_config: set its adam_eps and noise_z instead")
+        if self.diagnosis_config is not None:
+            for name, instead in DIAGNOSIS_CONFIG_FIELDS.items():
+                if getattr(self, name):
+                    raise ValueError(f"TuneConfig.{name} is not allowed with a "
+                                     f"diagnosis_config: set its {instead} instead")
         # the knobs in force: unset ones from the rule set (all off beside a diagnosis_config);
         # TP judges VU's ratio, so VU turned off by hand takes an unset TP with it
         base = dict(RULES["bttackler" if self.diagnosis_config is not None else self.rules])
