@@ -91,6 +91,18 @@ far-from-random goal on the jammed curves are judged exactly as `goals` computes
 answer is the powers (if any) at which each method meets both, reported for every power run,
 not just the ones that pass. The clean condition of this run is a third seed for Fusion-CAM's
 clean insertion margin, pooled with seeds 1 and 2 by inverse-variance weighting.
+Outcome (`results/cam_faithfulness-seed3-jsr{-5,-3,0,5,10}.json`): no power at which every
+method meets both. HiResCAM meets both at every power (error-map share 0.68 / 0.76 / 0.84 /
+0.91 / 0.92 from -5 to 10 dB, its curves 4-18 SE better than random). The Grad-CAM family's
+shares climb slowly with the power (Grad-CAM 0.30 / 0.33 / 0.38 / 0.48 / 0.60) and pass 0.5
+only at 10 dB, long after every block fails (BLER 0.59 / 0.95 / 1.0 / 1.0 / 1.0); from 5 dB
+their curves are no longer far from random. Score-CAM's and Fusion-CAM's insertion curves are not
+far from random from -3 dB on (both of Score-CAM's curves from 0 dB, both of Fusion-CAM's from
+5 dB), while their error-map shares pass 0.5 only from 5 dB (Fusion-CAM, 0.51) and at 10 dB
+(Score-CAM 0.05 / 0.18 / 0.33 / 0.46 / 0.56; its maps zero on 184 / 135 / 36 / 2 / 0 slots). On clean slots
+Fusion-CAM is at least as faithful as Score-CAM on both curves on this seed (insertion
++0.00004 +- 0.00010); pooled over seeds 1-3 its insertion margin is -0.00009 +- 0.00006 (1.6
+SE, a tie) and its deletion margin +0.00025 +- 0.00005 (better).
 """
 
 from __future__ import annotations
