@@ -46,6 +46,17 @@ points there and a mean over seeds 10-13 of ~31 %: the outcome on fresh seeds is
 turns on how many trials of a seed land on the plateau.
 Outcome: the best kept in all six seeds, 22.8 % mean wall time saved (8.4-44.1 %), not met
 (results/tune_diagnosis-pooled-tp-fresh.json).
+
+Session 17 (declared before running): six seeds leave the mean saving uncertain (per-seed SD
+12 points, so a 95 % interval of about 10-35 %, which holds 30 %), and the default rule set's
+promise, that it never stops a search's best trial, rests on six seeds. Arm `adapted+pl+vu+tp`
+(`dmrx tune`'s default) on fresh sampler seeds 20-35, `--steps 300 --epoch-steps 15`, in
+chunks of two seeds (`--seeds 20,21 --tag tp-seeds20-21`, ...), two processes at once (1
+thread each; one runs 20-27, the other 28-35, each in seed order). Chunks not finished by
+10:35 UTC are left out (a sample size fixed by the clock, not by the results) and named in the
+outcome. Pooled with seeds 14-19 by `tune_diagnosis_pool.py --arm adapted+pl+vu+tp --tag
+tp-fresh-all`: the goal is met if every seed keeps its best and the mean wall time saved is
+>= 30 %; the mean's standard error and CPU time saved are reported beside it.
 """
 
 from __future__ import annotations
