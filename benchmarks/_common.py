@@ -14,18 +14,36 @@ import torch
 RESULTS = Path(__file__).parent / "results"
 
 
-def provenance() -> dict:
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True,
-                                  cwd=Path(__file__).parent, check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return "unknown"
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
+
+def _git_state() -> tuple[str, bool]:
+    """(HEAD, dirty). Result files do not make a tree dirty: they are what benchmarks write,
+    and a run in chunks (or two runs at once) would otherwise mark every file after the first
+    dirty though no code changed."""
+    status = _git("status", "--porcelain")
+    changed = [] if status == "unknown" else [
+        line[3:] for line in status.splitlines()
+        if not line[3:].strip('"').startswith("benchmarks/results/")]
+    return _git("rev-parse", "HEAD"), status == "unknown" or bool(changed)
+
+
+# taken when a benchmark starts (every one imports this module first): the code that ran, even
+# if commits land while it runs
+_GIT_AT_START = _git_state()
+
+
+def provenance() -> dict:
+    commit, dirty = _GIT_AT_START
     return {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "commit": git("rev-parse", "HEAD"),
-        "dirty": bool(git("status", "--porcelain")),
+        "commit": commit,
+        "dirty": dirty,
         "machine": {
             "platform": platform.platform(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
