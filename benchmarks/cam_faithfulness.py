@@ -99,8 +99,9 @@ only at 10 dB, long after every block fails (BLER 0.59 / 0.95 / 1.0 / 1.0 / 1.0)
 their curves are no longer far from random. Score-CAM's and Fusion-CAM's insertion curves are not
 far from random from -3 dB on (both of Score-CAM's curves from 0 dB, both of Fusion-CAM's from
 5 dB), while their error-map shares pass 0.5 only from 5 dB (Fusion-CAM, 0.51) and at 10 dB
-(Score-CAM 0.05 / 0.18 / 0.33 / 0.46 / 0.56; its maps zero on 184 / 135 / 36 / 2 / 0 slots). On clean slots
-Fusion-CAM is at least as faithful as Score-CAM on both curves on this seed (insertion
+(Score-CAM 0.05 / 0.18 / 0.33 / 0.46 / 0.56; its maps zero on 184 / 135 / 36 / 2 / 0
+slots). On clean slots Fusion-CAM is at least as faithful as Score-CAM on both curves on this
+seed (insertion
 +0.00004 +- 0.00010); pooled over seeds 1-3 its insertion margin is -0.00009 +- 0.00006 (1.6
 SE, a tie) and its deletion margin +0.00025 +- 0.00005 (better).
 """
