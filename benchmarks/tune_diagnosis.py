@@ -170,11 +170,17 @@ def summarise(rs: list[dict]) -> dict:
     (every seed's best equal, mean wall time saved >= 30 %)."""
     saved = [r["time_saved_fraction"] for r in rs]
     cpu_saved = [r["cpu_saved_fraction"] for r in rs]
+
+    def se(v: list[float]) -> float | None:  # of the mean over seeds
+        return round(statistics.stdev(v) / len(v) ** 0.5, 3) if len(v) > 1 else None
+
     return {
         "time_saved_fraction_per_seed": saved,
         "time_saved_fraction_mean": round(statistics.fmean(saved), 3),
+        "time_saved_fraction_se": se(saved),
         "cpu_saved_fraction_per_seed": cpu_saved,
         "cpu_saved_fraction_mean": round(statistics.fmean(cpu_saved), 3),
+        "cpu_saved_fraction_se": se(cpu_saved),
         "time_to_baseline_best_saved_fraction_per_seed": [
             r["time_to_baseline_best_saved_fraction"] for r in rs],
         "cpu_to_baseline_best_saved_fraction_per_seed": [
