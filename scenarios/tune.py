@@ -35,9 +35,9 @@ ADAMW_EPS = 1e-8  # nn.train's AdamW keeps torch's default epsilon
 # against AdamW's epsilon and NMG / SC late against the epoch loss's noise, and dmrx's PL, VU
 # and TP rules (`nn.diagnosis`). Why dmrx's is the default: at `dmrx tune`'s trial length,
 # BTTackler's rules stopped the search's best trial in 2 of 5 sampler seeds
-# (benchmarks/results/tune_diagnosis-defaults.json); the full dmrx set kept it in all 6 fresh
-# seeds it was measured on (14-19, 22.8 % less wall time,
-# results/tune_diagnosis-pooled-tp-fresh.json), and its two earlier stages (without TP;
+# (benchmarks/results/tune_diagnosis-defaults.json); the full dmrx set kept it in all 22 fresh
+# seeds it was measured on (14-35, 23.3 % less wall time,
+# results/tune_diagnosis-pooled-tp-fresh-all.json), and its two earlier stages (without TP;
 # without VU and TP) in 8 more (10-13, 6-9).
 RULES: dict[str, dict] = {
     "dmrx": {"passive_loss_drop": 0.02, "adapted_rules": True, "min_update_ratio": 1e-3,
