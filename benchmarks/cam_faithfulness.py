@@ -101,9 +101,8 @@ far from random from -3 dB on (both of Score-CAM's curves from 0 dB, both of Fus
 5 dB), while their error-map shares pass 0.5 only from 5 dB (Fusion-CAM, 0.51) and at 10 dB
 (Score-CAM 0.05 / 0.18 / 0.33 / 0.46 / 0.56; its maps zero on 184 / 135 / 36 / 2 / 0
 slots). On clean slots Fusion-CAM is at least as faithful as Score-CAM on both curves on this
-seed (insertion
-+0.00004 +- 0.00010); pooled over seeds 1-3 its insertion margin is -0.00009 +- 0.00006 (1.6
-SE, a tie) and its deletion margin +0.00025 +- 0.00005 (better).
+seed (insertion +0.00004 +- 0.00010); pooled over seeds 1-3 its insertion margin is -0.00009
++- 0.00006 (1.6 SE, a tie) and its deletion margin +0.00025 +- 0.00005 (better).
 """
 
 from __future__ import annotations
@@ -447,6 +446,7 @@ def main() -> None:
             "results": results,
             "elapsed_s": round(time.perf_counter() - t0, 1),
         })
+
 
 if __name__ == "__main__":
     main()
