@@ -408,6 +408,21 @@ def main() -> None:
         jsrs = [float(v) for v in args.jsr_db.split(",")]
     except ValueError:
         ap.error(f"--jsr-db {args.jsr_db!r}: give dB values separated by commas")
+    # what every power's file shares; each adds its own jammer
+    setup = {"link": link.name, "scenario": SCENARIO, "checkpoint": args.checkpoint,
+             "snr_db": args.snr_db, "slots_per_condition": args.slots,
+             "layer": make_cam(methods[0], rx, args.layer).layer_name,
+             "steps": args.steps,
+             "faithfulness_target": "block correct-bit log-likelihood",
+             "faithfulness_removal": {
+                 "matched": "noise of the grid's mean power",
+                 "thermal": "thermal noise (variance no)",
+                 "local": "noise of the mean power received in the 3 x 3 box around "
+                          "the RE"}[args.curve_removal],
+             "references": list(REFERENCES),
+             "cam_removal": "thermal noise (variance no)",
+             "error_target": "BlockError nll (sum of softplus(-s llr))",
+             "bootstrap": BOOTSTRAP, "seed": args.seed}
     print("clean:", flush=True)
     clean = draw_slots(link, get_scenario(SCENARIO), args.snr_db, args.slots, seed=args.seed)
     clean_results = run_condition(rx, clean, methods, args, args.seed)
@@ -422,22 +437,8 @@ def main() -> None:
                                                                args.batch_size)
         write(args.out if len(jsrs) == 1 else f"{args.out}-jsr{jsr_db:g}", {
             "benchmark": "cam_faithfulness",
-            "setup": {"link": link.name, "scenario": SCENARIO, "checkpoint": args.checkpoint,
-                      "snr_db": args.snr_db, "slots_per_condition": args.slots,
-                      "jammer": {"kind": "partial-band", "jsr_db": jsr_db,
-                                 "subcarriers": list(band), "symbols": "all"},
-                      "layer": make_cam(methods[0], rx, args.layer).layer_name,
-                      "steps": args.steps,
-                      "faithfulness_target": "block correct-bit log-likelihood",
-                      "faithfulness_removal": {
-                          "matched": "noise of the grid's mean power",
-                          "thermal": "thermal noise (variance no)",
-                          "local": "noise of the mean power received in the 3 x 3 box "
-                                   "around the RE"}[args.curve_removal],
-                      "references": list(REFERENCES),
-                      "cam_removal": "thermal noise (variance no)",
-                      "error_target": "BlockError nll (sum of softplus(-s llr))",
-                      "bootstrap": BOOTSTRAP, "seed": args.seed},
+            "setup": setup | {"jammer": {"kind": "partial-band", "jsr_db": jsr_db,
+                                         "subcarriers": list(band), "symbols": "all"}},
             "goal": "Fusion-CAM at least as faithful as the best of Grad-CAM and Score-CAM on "
                     "both AUCs (deletion lower, insertion higher); every method far from the "
                     "random-map baseline; under the partial-band jammer the error-event maps "
