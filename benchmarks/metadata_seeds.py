@@ -1,0 +1,153 @@
+"""How much of a metadata model's AUROC is its training seed? The configs that
+`metadata_models.py` chose, refit with several training seeds on the same tables.
+
+`metadata_models.py` trains each model once, with its `--seed`. MEDIC is a small network whose
+training is stochastic (initialisation, minibatch order), and scikit-learn's gradient-boosted
+trees hold out a random 10 % of train for early stopping once train has more than 10 000 rows;
+so one run's AUROC gap between them mixes the models' difference with the luck of one seed
+each. This refits the chosen MEDIC and tree configs (read from a `metadata_models` result) with
+training seeds `--seeds` on `--data`'s train (MEDIC keeps its best epoch on val, as there) and
+scores val and every `--test-data` table:
+
+- per model and table: the AUROC of every seed, their mean and standard deviation;
+- per table: the gap of the means (trees - MEDIC) with its standard error over seeds (the
+  per-seed gaps pair the two models' seeds), and a cluster bootstrap of the gap of the means
+  over the table's (run, scenario, SNR, jammer) groups, as `metadata_models.py` does for one
+  seed.
+
+    python benchmarks/metadata_seeds.py --data out/metadata-s14 \
+        --test-data out/metadata-s14-test,out/metadata-s16-test \
+        --configs benchmarks/results/metadata_models-s16-replica.json --seeds 1-10 [--tag T]
+
+Session 18 (declared before running): sessions 14 and 16 measured MEDIC's should_adapt gap to
+the trees with training seed 1 of each: 0.031 (test seed 4) and 0.030 (test seed 5), against a
+goal of 0.02. MEDIC's chosen config fell from val 0.785 to test 0.715 / 0.725 while the trees
+fell from 0.763 to 0.745 / 0.755, and MEDIC's val AUROC over its seed-1 search spread 0.71-0.785,
+so part of the gap may be seed 1's. The tables are rebuilt on this session's new machine with
+the same builder and seeds (adaptation runs only: should_adapt rows come only from them, and
+their seeds do not depend on the simulated points); training seed 1 must reproduce the recorded
+test AUROCs (trees 0.745 / 0.755, MEDIC 0.715 / 0.725), which checks that. Run, with the configs
+of results/metadata_models-s16-replica.json (the same as s14-fresh's), seeds 1-10:
+the command above with `--tag s18`. Decision: if the gap of the seed means is <= 0.02 on both
+tests, the recorded 0.030 was largely seed 1's luck, and the note reports MEDIC's expected gap
+as within the goal; the goal is still not claimed as met, because both tests were seen before
+and the issue's measurement is one trained model. If it is > 0.02 on both, the gap is MEDIC's,
+not a seed effect. Otherwise the two tests disagree and the note says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import write
+from metadata_models import _auc, _check_same_builder, _cluster_bootstrap, _groups
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from dmrx.explain.medic import MEDIC
+from dmrx.explain.metadata import FEATURES, LABELS, read_table, to_arrays
+
+MODELS = ("gradient_boosted_trees", "medic")
+MEDIC_EPOCHS = (40, 30, 30)  # as metadata_models.py without --quick
+
+
+def _seeds(text: str) -> list[int]:
+    """'1-10' or '1,3,5' -> seeds."""
+    try:
+        if "-" in text:
+            lo, hi = (int(v) for v in text.split("-"))
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = [int(v) for v in text.split(",") if v]
+    except ValueError:
+        raise SystemExit(f"--seeds {text!r}: 'A-B' or comma-separated integers") from None
+    if not seeds or min(seeds) < 0:
+        raise SystemExit(f"--seeds {text!r}: at least one seed, none negative")
+    return seeds
+
+
+def _fit(name: str, cfg: dict, seed: int, X, y, Xv, yv):
+    if name == "gradient_boosted_trees":
+        return HistGradientBoostingClassifier(random_state=seed, **cfg).fit(X, y)
+    return MEDIC(epochs=MEDIC_EPOCHS, class_weight=None, feature_names=FEATURES,
+                 **({"batch_size": 128} | cfg)).fit(X, y, Xv, yv, seed=seed)
+
+
+def run(data: Path, test_data: list[Path], configs: Path, label: str,
+        seeds: list[int]) -> dict:
+    chosen = json.loads(configs.read_text())["labels"][label]["models"]
+    cfgs = {n: chosen[n]["config"] for n in MODELS}
+    tables = {"val": read_table(data / "val.parquet")}
+    for d in test_data:
+        _check_same_builder(data, d)
+        tables[str(d)] = read_table(d / "test.parquet")
+    X, _, y = to_arrays(read_table(data / "train.parquet"), label)
+    arrays = {k: to_arrays(t, label) for k, t in tables.items()}
+    Xv, _, yv = arrays["val"]
+    p = {n: {k: [] for k in tables} for n in MODELS}  # model -> table -> [seed][row]
+    for seed in seeds:
+        for n in MODELS:
+            t0 = time.time()
+            m = _fit(n, cfgs[n], seed, X, y, Xv, yv)
+            for k, (Xk, _, _) in arrays.items():
+                p[n][k].append(m.predict_proba(Xk)[:, 1])
+            print(f"seed {seed} {n}: " + ", ".join(
+                f"{k} {_auc(arrays[k][2], p[n][k][-1]):.4f}" for k in tables)
+                + f" ({time.time() - t0:.1f} s)", flush=True)
+    out: dict = {"data": str(data), "test_data": [str(d) for d in test_data],
+                 "configs_from": str(configs), "label": label, "configs": cfgs,
+                 "seeds": seeds, "tables": {}}
+    for k, (_, _, yk) in arrays.items():
+        auroc = {n: [_auc(yk, q) for q in p[n][k]] for n in MODELS}
+        gaps = np.subtract(auroc["gradient_boosted_trees"], auroc["medic"])
+        r = {"rows": int(len(yk)), "positive_rate": float(yk.mean()),
+             "auroc_per_seed": auroc,
+             "auroc_mean": {n: float(np.mean(v)) for n, v in auroc.items()},
+             "auroc_sd": {n: float(np.std(v, ddof=1)) if len(v) > 1 else None
+                          for n, v in auroc.items()},
+             "gap_of_means": float(gaps.mean()),
+             "gap_se_over_seeds": float(gaps.std(ddof=1) / np.sqrt(len(gaps)))
+             if len(gaps) > 1 else None}
+        if k != "val":
+            groups = _groups(tables[k], label)
+            r["gap_of_means_bootstrap"] = _cluster_bootstrap(
+                lambda i, k=k, yk=yk: float(np.mean(
+                    [_auc(yk[i], a[i]) - _auc(yk[i], b[i]) for a, b in zip(
+                        p["gradient_boosted_trees"][k], p["medic"][k], strict=True)])),
+                groups, seeds[0])
+        out["tables"][k] = r
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="train.parquet and val.parquet")
+    ap.add_argument("--test-data", required=True,
+                    help="comma-separated directories, each with a test.parquet")
+    ap.add_argument("--configs", type=Path, required=True,
+                    help="a metadata_models result whose chosen configs are refit")
+    ap.add_argument("--label", default="should_adapt", choices=LABELS)
+    ap.add_argument("--seeds", default="1-10", help="'A-B' or comma-separated")
+    ap.add_argument("--tag", default="", help="write metadata_seeds-<tag>.json")
+    args = ap.parse_args(argv)
+    seeds = _seeds(args.seeds)
+    tests = [Path(v) for v in args.test_data.split(",") if v]
+    for d in [args.data, *tests]:
+        if not (d / "dataset.json").is_file():
+            ap.error(f"{d}: no dataset.json (not a `dmrx metadata build` output)")
+    if not args.configs.is_file():
+        ap.error(f"--configs {args.configs}: no such file")
+    torch.set_num_threads(1)
+    t0 = time.time()
+    payload = run(args.data, tests, args.configs, args.label, seeds)
+    payload["elapsed_s"] = round(time.time() - t0, 1)
+    write("metadata_seeds" + (f"-{args.tag}" if args.tag else ""), payload)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
