@@ -25,8 +25,12 @@ goal of 0.02. MEDIC's chosen config fell from val 0.785 to test 0.715 / 0.725 wh
 fell from 0.763 to 0.745 / 0.755, and MEDIC's val AUROC over its seed-1 search spread 0.71-0.785,
 so part of the gap may be seed 1's. The tables are rebuilt on this session's new machine with
 the same builder and seeds (adaptation runs only: should_adapt rows come only from them, and
-their seeds do not depend on the simulated points); training seed 1 must reproduce the recorded
-test AUROCs (trees 0.745 / 0.755, MEDIC 0.715 / 0.725), which checks that. Run, with the configs
+their seeds do not depend on the simulated points). Amended before running, once the rebuilt
+tables could be counted: they are near-replicas, not copies. Rows are the same (13968 train,
+13968 test), but the adaptation runs' labels differ slightly (should_adapt positive rate train
+0.0644, was 0.0639; test seed 4 0.0901, was 0.0893), likely from another thread count in the
+floating-point sums of the original builds. So training seed 1 will not reproduce the recorded
+AUROCs exactly; its gap is measured anew beside the other seeds. Run, with the configs
 of results/metadata_models-s16-replica.json (the same as s14-fresh's), seeds 1-10:
 the command above with `--tag s18`. Decision: if the gap of the seed means is <= 0.02 on both
 tests, the recorded 0.030 was largely seed 1's luck, and the note reports MEDIC's expected gap
