@@ -142,6 +142,11 @@ AUROC exactly, and the same configs were chosen. should_adapt test AUROC: trees 
 same as on seed 4's test (0.031; mean of the two 0.030). block_error gaps 0.004 and 0.001
 (met); its interventions are again not monotonic (steps 3 and 5 lose 0.0004 and 0.0006, each
 CI spanning zero); should_adapt's curve is again flat.
+
+Session 18: `metadata_seeds.py` refits the chosen MEDIC and tree configs of s16-replica with
+training seeds 1-10 on rebuilt tables: MEDIC's should_adapt gap of the means is 0.031 and
+0.050 on the two tests, so the gap above is MEDIC's, not the luck of its one training seed
+(results/metadata_seeds-s18.json).
 """
 
 from __future__ import annotations
