@@ -174,6 +174,7 @@ from dmrx.explain.metadata import CONCEPTS, FEATURES, LABELS, read_table, to_arr
 NARROWBAND = ("tone", "multi-tone", "partial-band")
 GOAL_AUROC_GAP = 0.02
 BOOTSTRAP = 500
+MEDIC_EPOCHS = (40, 30, 30)  # the paper's three phases (soft bins, hard bins, pushed)
 
 
 # MEDIC's own Optuna search space (Karolczak & Stefanowski's code: batch, lr, hidden_dim,
@@ -225,6 +226,13 @@ def _arrays(table, label: str):
     keep = table.column(label).to_numpy(zero_copy_only=False) >= 0
     kinds = np.asarray(table.column("jammer_kind").to_pylist(), dtype=object)[keep]
     return X, C, y, kinds
+
+
+def medic_model(cfg: dict, epochs: tuple[int, int, int] = MEDIC_EPOCHS) -> MEDIC:
+    """MEDIC as this benchmark trains it: unweighted loss, batch 128 unless `cfg` (a grid
+    point or MEDIC_SPACE's search) sets it."""
+    return MEDIC(epochs=epochs, class_weight=None, feature_names=FEATURES,
+                 **({"batch_size": 128} | cfg))
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> dict:
@@ -458,7 +466,7 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
     out["tuning"] = {"trials": tune, "labels": list(tune_labels), "medic_space": MEDIC_SPACE,
                      "gbt_space": GBT_SPACE,
                      "hicem_space": HICEM_SPACE if tune_hicem else None} if tune else None
-    medic_epochs = (10, 5, 5) if quick else (40, 30, 30)  # the paper's three phases
+    medic_epochs = (10, 5, 5) if quick else MEDIC_EPOCHS
     hicem_epochs = 20 if quick else 150
 
     # Concept Splitting of 'jammed', once, on the block_error CEM's embeddings of all train rows
@@ -500,9 +508,8 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
         def fit_medic(m, X, C, y, Xv, Cv, yv):
             return m.fit(X, y, Xv, yv, seed=seed)
 
-        def make_medic(cfg):  # batch 128 unless the config (MEDIC_SPACE's search) sets it
-            return MEDIC(epochs=medic_epochs, class_weight=None, feature_names=FEATURES,
-                         **({"batch_size": 128} | cfg))
+        def make_medic(cfg):
+            return medic_model(cfg, medic_epochs)
 
         if tune and label in tune_labels:
             models["gradient_boosted_trees"] = _tune("gbt", GBT_SPACE, tune, seed, make_gbt,

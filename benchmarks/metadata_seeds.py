@@ -57,14 +57,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import write
-from metadata_models import _auc, _check_same_builder, _cluster_bootstrap, _groups
+from metadata_models import _auc, _check_same_builder, _cluster_bootstrap, _groups, medic_model
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from dmrx.explain.medic import MEDIC
-from dmrx.explain.metadata import FEATURES, LABELS, read_table, to_arrays
+from dmrx.explain.metadata import LABELS, read_table, to_arrays
 
 MODELS = ("gradient_boosted_trees", "medic")
-MEDIC_EPOCHS = (40, 30, 30)  # as metadata_models.py without --quick
 
 
 def _seeds(text: str) -> list[int]:
@@ -85,8 +83,7 @@ def _seeds(text: str) -> list[int]:
 def _fit(name: str, cfg: dict, seed: int, X, y, Xv, yv):
     if name == "gradient_boosted_trees":
         return HistGradientBoostingClassifier(random_state=seed, **cfg).fit(X, y)
-    return MEDIC(epochs=MEDIC_EPOCHS, class_weight=None, feature_names=FEATURES,
-                 **({"batch_size": 128} | cfg)).fit(X, y, Xv, yv, seed=seed)
+    return medic_model(cfg).fit(X, y, Xv, yv, seed=seed)  # as metadata_models.py trains it
 
 
 def run(data: Path, test_data: list[Path], configs: Path, label: str,
