@@ -81,7 +81,7 @@ from dmrx.explain.metadata import LABELS, read_table, to_arrays
 MODELS = ("gradient_boosted_trees", "medic")
 
 
-def _seeds(text: str) -> list[int]:
+def _seeds(text: str, flag: str = "--seeds") -> list[int]:
     """'1-10' or '1,3,5' -> seeds."""
     try:
         if "-" in text:
@@ -90,9 +90,9 @@ def _seeds(text: str) -> list[int]:
         else:
             seeds = [int(v) for v in text.split(",") if v]
     except ValueError:
-        raise SystemExit(f"--seeds {text!r}: 'A-B' or comma-separated integers") from None
+        raise SystemExit(f"{flag} {text!r}: 'A-B' or comma-separated integers") from None
     if not seeds or min(seeds) < 0:
-        raise SystemExit(f"--seeds {text!r}: at least one seed, none negative")
+        raise SystemExit(f"{flag} {text!r}: at least one seed, none negative")
     return seeds
 
 
@@ -190,14 +190,24 @@ def main(argv: list[str] | None = None) -> int:
     for d in [args.data, *tests]:
         if not (d / "dataset.json").is_file():
             ap.error(f"{d}: no dataset.json (not a `dmrx metadata build` output)")
-    if not args.configs.is_file():
-        ap.error(f"--configs {args.configs}: no such file")
-    torch.set_num_threads(1)
-    t0 = time.time()
     if args.select_top < 0:
         ap.error(f"--select-top {args.select_top}: a count >= 0")
+    select_seeds = _seeds(args.select_seeds, "--select-seeds")
+    try:
+        models = json.loads(args.configs.read_text())["labels"][args.label]["models"]
+        for n in MODELS:
+            models[n]["config"]
+        if args.select_top:
+            models["medic"]["tried"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        ap.error(f"--configs {args.configs}: not a metadata_models result with chosen "
+                 f"configs of {', '.join(MODELS)} for {args.label}"
+                 + (" and MEDIC's search ('tried')" if args.select_top else "")
+                 + f" ({type(e).__name__}: {e})")
+    torch.set_num_threads(1)
+    t0 = time.time()
     payload = run(args.data, tests, args.configs, args.label, seeds, args.select_top,
-                  _seeds(args.select_seeds))
+                  select_seeds)
     payload["elapsed_s"] = round(time.time() - t0, 1)
     write("metadata_seeds" + (f"-{args.tag}" if args.tag else ""), payload)
     return 0
