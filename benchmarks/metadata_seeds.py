@@ -108,21 +108,25 @@ def _fit(name: str, cfg: dict, seed: int, X, y, Xv, yv):
     return medic_model(cfg).fit(X, y, Xv, yv, seed=seed)  # as metadata_models.py trains it
 
 
-def _select_medic(tried: list[dict], top: int, seeds: list[int], X, y, Xv, yv) -> dict:
+def _select_medic(tried: list[dict], top: int, seeds: list[int], X, y, Xv, yv
+                  ) -> tuple[dict, dict]:
     """Among the `top` MEDIC configs with the best val AUROC in `tried` (one seed each), the
-    one with the best mean val AUROC over `seeds`: a choice less at the mercy of one seed."""
+    one with the best mean val AUROC over `seeds`: a choice less at the mercy of one seed.
+
+    :return: the selection's record, and the chosen config's fitted models by seed (reused
+        where the refit seeds overlap `seeds`: a fit is deterministic given its seed)"""
     cands = sorted(tried, key=lambda t: -t["val"]["auroc"])[:top]
-    rows = []
+    rows, fitted = [], []
     for t in cands:
-        vals = []
-        for seed in seeds:
-            m = _fit("medic", t["config"], seed, X, y, Xv, yv)
-            vals.append(_auc(yv, m.predict_proba(Xv)[:, 1]))
+        models = {seed: _fit("medic", t["config"], seed, X, y, Xv, yv) for seed in seeds}
+        vals = [_auc(yv, m.predict_proba(Xv)[:, 1]) for m in models.values()]
         rows.append({"config": t["config"], "val_in_search": t["val"]["auroc"],
                      "val_per_seed": vals, "val_mean": float(np.mean(vals))})
+        fitted.append(models)
         print(f"select {t['config']}: val mean {rows[-1]['val_mean']:.4f}", flush=True)
-    best = max(rows, key=lambda r: r["val_mean"])
-    return {"top": top, "seeds": seeds, "candidates": rows, "chosen": best["config"]}
+    best = max(range(len(rows)), key=lambda i: rows[i]["val_mean"])
+    return ({"top": top, "seeds": seeds, "candidates": rows, "chosen": rows[best]["config"]},
+            fitted[best])
 
 
 def run(data: Path, test_data: list[Path], configs: Path, label: str,
@@ -136,16 +140,17 @@ def run(data: Path, test_data: list[Path], configs: Path, label: str,
     X, _, y = to_arrays(read_table(data / "train.parquet"), label)
     arrays = {k: to_arrays(t, label) for k, t in tables.items()}
     Xv, _, yv = arrays["val"]
-    selection = None
+    selection, fitted = None, {}
     if select_top:
-        selection = _select_medic(chosen["medic"]["tried"], select_top, select_seeds, X, y,
-                                  Xv, yv)
+        selection, fitted = _select_medic(chosen["medic"]["tried"], select_top, select_seeds,
+                                          X, y, Xv, yv)
         cfgs["medic"] = selection["chosen"]
     p = {n: {k: [] for k in tables} for n in MODELS}  # model -> table -> [seed][row]
     for seed in seeds:
         for n in MODELS:
             t0 = time.time()
-            m = _fit(n, cfgs[n], seed, X, y, Xv, yv)
+            m = fitted[seed] if n == "medic" and seed in fitted else _fit(
+                n, cfgs[n], seed, X, y, Xv, yv)
             for k, (Xk, _, _) in arrays.items():
                 p[n][k].append(m.predict_proba(Xk)[:, 1])
             print(f"seed {seed} {n}: " + ", ".join(
