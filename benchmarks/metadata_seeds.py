@@ -50,7 +50,7 @@ the trees average 0.741 (test seed 4) and 0.744 (seed 5), SD 0.002-0.004; MEDIC 
 MEDIC's val AUROC (0.735-0.782) is what its config was chosen on and what phases 2 and 3 keep
 their best epoch by. Seed 1 on the rebuilt tables gave MEDIC 0.669 / 0.623 (val 0.735), far
 from the 0.715 / 0.725 (val 0.785) recorded on the original tables: MEDIC's training moves a
-lot with a 1 % change of the labels, the trees' does not.
+lot when about 1 % of the positive labels change, the trees' does not.
 
 `--select-top K --select-seeds A-B` first chooses MEDIC's config among the K best of the
 search by the mean val AUROC over those seeds, instead of one seed's val AUROC.
