@@ -66,10 +66,10 @@ from dmrx.explain.gate import GatedAdapter
 from dmrx.explain.metadata import (
     FEATURES,
     MetadataRecorder,
-    build_dataset,
     read_table,
     to_arrays,
 )
+from dmrx.explain.metadata_build import build_dataset
 from dmrx.explain.metadata_fit import train_on_tables
 from dmrx.nn import load_receiver
 from dmrx.nn.adapt import OnlineAdapter, get_variant

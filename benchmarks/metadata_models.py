@@ -193,9 +193,9 @@ HICEM_SPACE = {"concept_weight": ("float", 0.1, 10.0), "emb_size": ("int", 4, 32
 
 def _load(data: Path, seed: int, test_data: Path | None = None) -> dict:
     if not all((data / f"{s}.parquet").is_file() for s in ("train", "val", "test")):
-        from dmrx.explain.metadata import build_dataset
+        from dmrx.explain.metadata_build import build_dataset
 
-        print(f"no dataset at {data}: building it (dmrx.explain.metadata.build_dataset)")
+        print(f"no dataset at {data}: building it (dmrx.explain.metadata_build.build_dataset)")
         build_dataset(data, seed=seed)
     tables = {s: read_table(data / f"{s}.parquet") for s in ("train", "val", "test")}
     if test_data is not None:

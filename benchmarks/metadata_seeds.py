@@ -15,7 +15,8 @@ scores val and every `--test-data` table:
   over the table's (run, scenario, SNR, jammer) groups, as `metadata_models.py` does for one
   seed.
 
-The tables of session 18's run (should_adapt rows only; 36 min per 36 runs on one core):
+The tables of session 18's run (should_adapt rows only; 36 min per 36 runs on one core; about
+half that with `--workers 2`, which gives the same tables since session 19):
 
     dmrx metadata build --out out/metadata-s14 --seed 3 --points 0,0,0 --adapt-runs 36,18,0
     dmrx metadata build --out out/metadata-s14-test --seed 4 --points 0,0,0 --adapt-runs 0,0,36
@@ -67,6 +68,15 @@ prototypes; val mean 0.754 against the chosen one's 0.738), but over seeds 1-10 
 0.729 (seeds 7-9 at 0.66-0.68) and test 0.690 / 0.675: gaps 0.051 +- 0.007 (CI 0.031-0.068)
 and 0.069 +- 0.009 (CI 0.041-0.098). Four seeds did not rank the configs as ten do: over
 ten seeds the one taken averages val 0.729, the one chosen before 0.752 (run 1).
+
+Session 19: the rebuilt tables' label differences come from torch's thread count. Built on one
+thread, adaptation run 0 of train (seed 3) reproduces out/metadata-s14's rows exactly (twice);
+built on two threads it differs in its LLR statistics, bit errors and gains (`adapt_bler_gain`
+by up to 0.003). Session 18 built on one thread; the original builds' thread count was not
+recorded (torch's default is one per core, two here). The builder now runs every point and
+adaptation run on one torch thread, in this process or in `--workers` processes, so a seed
+gives the same tables on any machine (`dmrx.explain.metadata_build`): its two-worker build of
+train runs 0-1 matches session 18's tables exactly.
 """
 
 from __future__ import annotations

@@ -22,11 +22,11 @@ from dmrx.explain.metadata import (
     LABELS,
     SCHEMA,
     MetadataRecorder,
-    build_dataset,
     read_table,
     to_arrays,
     write_table,
 )
+from dmrx.explain.metadata_build import build_dataset
 from dmrx.explain.run import METHODS, ExplainResult, Slots, draw_slots, explain_slots, make_cam
 from dmrx.explain.targets import (
     BlockError,

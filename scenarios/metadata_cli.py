@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,11 @@ import numpy as np
 from dmrx.explain.metadata import (
     FEATURES,
     LABELS,
-    SPLITS,
     MetadataRecorder,
-    build_dataset,
     read_table,
     to_arrays,
 )
+from dmrx.explain.metadata_build import SPLITS, build_dataset
 from dmrx.explain.metadata_fit import (
     MODELS,
     explain_rows,
@@ -87,6 +87,9 @@ def add_metadata_parser(sub) -> None:
     b.add_argument("--receivers", default=None,
                    help="comma-separated, as dmrx simulate takes them (default: "
                         "neural=checkpoints/neural-ref-4prb-tdl-a,ls)")
+    b.add_argument("--workers", type=int, default=None,
+                   help="processes, one torch thread each (default: every core); the tables "
+                        "do not depend on it")
     b.add_argument("--quick", action="store_true",
                    help="a small build for a smoke test (8 slots, 12/4/4 points, one short run)")
     b.add_argument("--no-progress", action="store_true")
@@ -129,7 +132,9 @@ def _build(args: argparse.Namespace) -> int:
                "num_points": _counts(args.points, "points"),
                "adapt_runs": _counts(args.adapt_runs, "adapt-runs"),
                "adapt_segments": args.segments, "adapt_segment_slots": args.segment_slots}
-    paths = build_dataset(args.out, seed=args.seed, progress=not args.no_progress, **kw)
+    paths = build_dataset(args.out, seed=args.seed, progress=not args.no_progress,
+                          workers=(os.cpu_count() or 1) if args.workers is None else args.workers,
+                          **kw)
     for split, p in paths.items():
         t = read_table(p)
         n_adapt = int(np.sum(t.column("should_adapt").to_numpy() >= 0))

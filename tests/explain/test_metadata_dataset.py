@@ -1,5 +1,6 @@
-"""The dataset builder: the same seed gives the same tables; splits come from independent
-seeds; adaptation rows carry the counterfactual should_adapt label."""
+"""The dataset builder: the same seed gives the same tables, in this process or in a pool of
+workers; splits come from independent seeds; adaptation rows carry the counterfactual
+should_adapt label."""
 
 import math
 
@@ -9,11 +10,11 @@ import torch
 
 from dmrx.explain.metadata import (
     ADAPT_MARGIN,
-    build_dataset,
     label_should_adapt,
     read_table,
     to_arrays,
 )
+from dmrx.explain.metadata_build import build_dataset
 from dmrx.nn import NeuralReceiver, ResNetConfig
 from dmrx.scenarios import build_receiver
 
@@ -32,17 +33,21 @@ def tiny(tmp_path_factory):
               adapt_runs={"train": 1, "val": 1, "test": 1}, adapt_segments=2,
               adapt_segment_slots=5, horizon=2, window=2, progress=False)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # batch-1 slots: more threads only contend
+    torch.set_num_threads(2)  # the caller's count must neither matter nor change
     try:
         a = build_dataset(tmp_path_factory.mktemp("a"), seed=5, **kw)
-        b = build_dataset(tmp_path_factory.mktemp("b"), seed=5, **kw)
+        after = torch.get_num_threads()
+        b = build_dataset(tmp_path_factory.mktemp("b"), seed=5, workers=2, **kw)
     finally:
         torch.set_num_threads(threads)
-    return a, b
+    return a, b, after
 
 
-def test_same_seed_same_tables(tiny):
-    a, b = tiny
+def test_same_seed_same_tables_in_this_process_and_in_two_workers(tiny):
+    # every task runs on one torch thread, so the adapters' float rounding (which follows the
+    # thread count) is the same in a worker as here
+    a, b, threads_after = tiny
+    assert threads_after == 2
     for split in ("train", "val", "test"):
         ta, tb = read_table(a[split]), read_table(b[split])
         for name in ta.column_names:  # NaN == NaN here (pyarrow's equals says no)
@@ -91,6 +96,8 @@ def test_bad_counts_are_rejected(tmp_path):
         build_dataset(tmp_path, num_points={"train": -1}, progress=False)
     with pytest.raises(ValueError, match="seed"):
         build_dataset(tmp_path, seed=-1, progress=False)
+    with pytest.raises(ValueError, match="workers"):
+        build_dataset(tmp_path, workers=0, progress=False)
 
 
 def test_jammed_scenario_names_are_refused(tmp_path):
