@@ -166,7 +166,7 @@ from sklearn.metrics import adjusted_rand_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dmrx.explain.hicem import HiCEM
+from dmrx.explain.hicem import ConceptSplit, HiCEM
 from dmrx.explain.medic import MEDIC
 from dmrx.explain.metadata import CONCEPTS, FEATURES, LABELS, read_table, to_arrays
 
@@ -175,6 +175,7 @@ NARROWBAND = ("tone", "multi-tone", "partial-band")
 GOAL_AUROC_GAP = 0.02
 BOOTSTRAP = 500
 MEDIC_EPOCHS = (40, 30, 30)  # the paper's three phases (soft bins, hard bins, pushed)
+HICEM_EPOCHS = 150
 
 
 # MEDIC's own Optuna search space (Karolczak & Stefanowski's code: batch, lr, hidden_dim,
@@ -214,7 +215,9 @@ def _check_same_builder(data: Path, test_data: Path) -> None:
             else None for d in (data, test_data))
     if a is None or b is None:
         raise SystemExit(f"--test-data: {data} or {test_data} has no dataset.json to compare")
-    free = {"seed", "num_points", "adapt_runs", "rows"}
+    # torch_threads_per_task (builds since session 19 record it) changes float rounding in
+    # the adaptation runs, not what the rows are drawn from
+    free = {"seed", "num_points", "adapt_runs", "rows", "torch_threads_per_task"}
     diff = sorted(k for k in set(a) | set(b) if k not in free and a.get(k) != b.get(k))
     if diff:
         raise SystemExit(f"--test-data {test_data} was built with other settings than {data}: "
@@ -226,6 +229,29 @@ def _arrays(table, label: str):
     keep = table.column(label).to_numpy(zero_copy_only=False) >= 0
     kinds = np.asarray(table.column("jammer_kind").to_pylist(), dtype=object)[keep]
     return X, C, y, kinds
+
+
+def jammed_split(tables: dict, seed: int, epochs: int = HICEM_EPOCHS
+                 ) -> tuple[HiCEM, ConceptSplit]:
+    """Concept Splitting of 'jammed' on the embeddings of all train rows of a block_error CEM
+    (fit with `seed` on train, its best epoch kept on val): that CEM and the split, whose
+    hierarchy HiCEM uses."""
+    (X, C, y, _), (Xv, Cv, yv, _) = (_arrays(tables[s], "block_error") for s in ("train", "val"))
+    cem = HiCEM(CONCEPTS, feature_names=FEATURES, epochs=epochs).fit(X, C, y, Xv, Cv, yv,
+                                                                      seed=seed)
+    return cem, cem.split_concept("jammed", X, k_range=(2, 8), seed=seed)
+
+
+def hicem_model(cfg: dict, hierarchy, epochs: int = HICEM_EPOCHS) -> HiCEM:
+    """HiCEM as this benchmark trains it, on `jammed_split`'s hierarchy."""
+    return HiCEM(CONCEPTS, hierarchy=hierarchy, feature_names=FEATURES, epochs=epochs, **cfg)
+
+
+def hicem_concepts(tables: dict, label: str, split: ConceptSplit) -> np.ndarray:
+    """[train rows with `label` measured, concepts + sub-concepts]: the true concepts and the
+    split's sub-concept pseudo-labels (which exist on train only)."""
+    keep = tables["train"].column(label).to_numpy(zero_copy_only=False) >= 0
+    return np.hstack([_arrays(tables["train"], label)[1], split.sub_labels[keep]])
 
 
 def medic_model(cfg: dict, epochs: tuple[int, int, int] = MEDIC_EPOCHS) -> MEDIC:
@@ -467,21 +493,15 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
                      "gbt_space": GBT_SPACE,
                      "hicem_space": HICEM_SPACE if tune_hicem else None} if tune else None
     medic_epochs = (10, 5, 5) if quick else MEDIC_EPOCHS
-    hicem_epochs = 20 if quick else 150
+    hicem_epochs = 20 if quick else HICEM_EPOCHS
 
     # Concept Splitting of 'jammed', once, on the block_error CEM's embeddings of all train rows
-    d_be = {s: _arrays(t, "block_error") for s, t in tables.items()}
-    X, C, y, kinds = d_be["train"]
-    Xv, Cv, yv, _ = d_be["val"]
     t0 = time.time()
-    cem = HiCEM(CONCEPTS, feature_names=FEATURES, epochs=hicem_epochs).fit(
-        X, C, y, Xv, Cv, yv, seed=seed)
-    split = cem.split_concept("jammed", X, k_range=(2, 8), seed=seed)
-    split_report, majority = _split_report(split, kinds)
+    cem, split = jammed_split(tables, seed, hicem_epochs)
+    split_report, majority = _split_report(split, _arrays(tables["train"], "block_error")[3])
     split_report["fit_and_split_s"] = round(time.time() - t0, 1)
     print(f"splitting: {split}", flush=True)
     out["concept_splitting"] = split_report
-    sub_all = split.sub_labels  # [rows of the train table, k]
 
     for label in labels:
         print(f"== {label}", flush=True)
@@ -489,7 +509,6 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
         X, C, y, kinds = d["train"]
         Xv, Cv, yv, kv = d["val"]
         Xt, Ct, yt, kt = d["test"]
-        keep = tables["train"].column(label).to_numpy(zero_copy_only=False) >= 0
         res: dict = {"rows": {s: int(len(v[2])) for s, v in d.items()},
                      "positive_rate": {s: float(v[2].mean()) for s, v in d.items()},
                      "models": {}}
@@ -525,11 +544,10 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
                 "medic", [{"n_bins": b} for b in (3, 5)], make_medic, fit_medic, d)
         # HiCEM with the discovered sub-concepts of 'jammed' (pseudo-labels on train only)
         hier = split.hierarchy
-        Cs = np.hstack([C, sub_all[keep]])
+        Cs = hicem_concepts(tables, label, split)
         dh = {"train": (X, Cs, y, kinds), "val": (Xv, None, yv, kv)}
         def make_hicem(cfg, hier=hier):
-            return HiCEM(CONCEPTS, hierarchy=hier, feature_names=FEATURES,
-                         epochs=hicem_epochs, **cfg)
+            return hicem_model(cfg, hier, hicem_epochs)
 
         def fit_hicem(m, X, C, y, Xv, Cv, yv):
             return _fit_hicem(m, X, C, y, Xv, None, yv, seed)
