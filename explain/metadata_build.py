@@ -205,7 +205,8 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
     :param workers: processes, each on one torch thread (1: this process, on one thread);
         at most one per task
     :return: split -> path of its table
-    :raises ValueError: a bad count, unknown scenario/receiver/jammer kind
+    :raises ValueError: a bad count, unknown scenario/receiver/jammer kind/adaptation variant
+    :raises CheckpointError: an unreadable `adapt_checkpoint`
     """
     from tqdm.auto import tqdm
 
@@ -240,6 +241,13 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
             build_receiver(n, lk)
     for kind, jsr in jammers:
         make_jammer(kind, lk, jsr, 0)
+    if adapt_checkpoint is not None:
+        from dmrx.nn import load_receiver
+        from dmrx.nn.adapt import get_variant
+
+        get_variant(adapt_variant)
+        if isinstance(adapt_checkpoint, str | Path):
+            load_receiver(adapt_checkpoint, lk)  # a worker would fail on it less clearly
     setup = _Setup(link, tuple(scenarios), receivers, tuple(tuple(j) for j in jammers),
                    adapt_checkpoint, adapt_variant, num_slots_per_point, adapt_segments,
                    adapt_segment_slots, tuple(adapt_snr_range), horizon, window)

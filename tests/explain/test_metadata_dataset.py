@@ -100,6 +100,17 @@ def test_bad_counts_are_rejected(tmp_path):
         build_dataset(tmp_path, workers=0, progress=False)
 
 
+def test_a_bad_adapter_is_refused_before_any_work(tmp_path):
+    from dmrx.nn.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError):
+        build_dataset(tmp_path, adapt_checkpoint=tmp_path / "missing", workers=2,
+                      progress=False)
+    with pytest.raises(ValueError, match="unknown adaptation variant 'dmrs-typo'"):
+        build_dataset(tmp_path, adapt_variant="dmrs-typo", workers=2, progress=False)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_jammed_scenario_names_are_refused(tmp_path):
     # the builder draws and labels the jammers itself; a suffix would jam rows labelled clean
     with pytest.raises(ValueError, match="without a jammer suffix"):
