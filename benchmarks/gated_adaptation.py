@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import math
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -236,10 +237,10 @@ def main() -> None:
     data = Path(args.data)
     if not (data / "train.parquet").is_file():
         print(f"building the metadata dataset in {data} ...", flush=True)
-        build_dataset(data, seed=0, **({"num_slots_per_point": 8,
-                                        "num_points": {"train": 24, "val": 8, "test": 8},
-                                        "adapt_runs": {"train": 2, "val": 1, "test": 1},
-                                        "adapt_segment_slots": 60} if args.quick else {}))
+        quick = {"num_slots_per_point": 8, "num_points": {"train": 24, "val": 8, "test": 8},
+                 "adapt_runs": {"train": 2, "val": 1, "test": 1}, "adapt_segment_slots": 60}
+        build_dataset(data, seed=0, workers=os.cpu_count() or 1,
+                      **(quick if args.quick else {}))
     model, scores = train_on_tables(args.model, data, label="should_adapt", seed=0)
     print("gate model:", scores, flush=True)
     rules = [v.strip() for v in args.thresholds.split(",") if v.strip()]

@@ -154,6 +154,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import time
 from pathlib import Path
 
@@ -197,7 +198,7 @@ def _load(data: Path, seed: int, test_data: Path | None = None) -> dict:
         from dmrx.explain.metadata_build import build_dataset
 
         print(f"no dataset at {data}: building it (dmrx.explain.metadata_build.build_dataset)")
-        build_dataset(data, seed=seed)
+        build_dataset(data, seed=seed, workers=os.cpu_count() or 1)
     tables = {s: read_table(data / f"{s}.parquet") for s in ("train", "val", "test")}
     if test_data is not None:
         if not (test_data / "test.parquet").is_file():
