@@ -42,7 +42,7 @@ from dmrx.explain.metadata import (
     soft_block_error,
     write_table,
 )
-from dmrx.ofdm import LinkConfig
+from dmrx.robust.jammers import make_jammer
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SCENARIOS = ("tdl-a-30ns-3kmh", "tdl-b-100ns-30kmh", "tdl-c-300ns-60kmh",
@@ -52,13 +52,6 @@ DEFAULT_JAMMERS = (("dmrs", 0.0), ("partial-band", 0.0), ("barrage", -10.0), ("t
                    ("multi-tone", 0.0), ("pulsed", 0.0), ("reactive", 0.0))
 DEFAULT_RECEIVERS = ("neural=checkpoints/neural-ref-4prb-tdl-a", "ls")
 DEFAULT_ADC_BITS = (3, 4, 6)
-
-
-def make_jammer(kind: str, link: LinkConfig, jsr_db: float, seed: int):
-    """A `robust` jammer by kind, seeded. :return: a module called as `jammer(y, x, h) -> y`"""
-    from dmrx.robust.jammers import make_jammer as make
-
-    return make(kind, link, jsr_db, seed=seed)
 
 
 @contextlib.contextmanager
@@ -240,7 +233,7 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
         for n in receivers:
             build_receiver(n, lk)
     for kind, jsr in jammers:
-        make_jammer(kind, lk, jsr, 0)
+        make_jammer(kind, lk, jsr, seed=0)
     if adapt_checkpoint is not None:
         from dmrx.nn import load_receiver
         from dmrx.nn.adapt import get_variant
@@ -358,7 +351,7 @@ def _slots(link, tx, channels, scenario, n, snr_db, kind, jsr, bits, seed):
         s = tx(n)
         y, h = channels[scenario](s.x, no)
         if kind != "none":
-            y = make_jammer(kind, link, jsr, derive_seed(seed, "jammer"))(y, s.x, h)
+            y = make_jammer(kind, link, jsr, seed=derive_seed(seed, "jammer"))(y, s.x, h)
         if bits:
             y = ADC(ADCConfig(bits))(y)
     return y, no, s
