@@ -42,6 +42,7 @@ from dmrx.explain.metadata import (
     soft_block_error,
     write_table,
 )
+from dmrx.ofdm import derive_seed, seed_everything
 from dmrx.robust.jammers import make_jammer
 
 SPLITS = ("train", "val", "test")
@@ -104,8 +105,6 @@ class _Tasks:
 
     def point(self, split_seed: int, run: str, i: int, point: tuple) -> pa.Table:
         """The rows of point i of a split: its slots through every receiver."""
-        from dmrx.ofdm import derive_seed
-
         sc, snr, kind, jsr, bits = point
         n = self.setup.num_slots_per_point
         rec = MetadataRecorder(self.link, run=run, source="simulate", seed=split_seed)
@@ -203,9 +202,7 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
     """
     from tqdm.auto import tqdm
 
-    from dmrx.ofdm import derive_seed
-    from dmrx.scenarios.catalog import get_link, get_scenario
-    from dmrx.scenarios.receivers import build_receiver
+    from dmrx.nn.adapt import get_variant
 
     num_points = dict(num_points or {"train": 96, "val": 32, "test": 32})
     adapt_runs = dict(adapt_runs or {"train": 4, "val": 2, "test": 2})
@@ -221,29 +218,24 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
                     ("window", window), ("workers", workers)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"build_dataset {name}={v!r}: a positive integer")
-    # everything a task could fail on is checked here, before any work
-    lk = get_link(link)
-    scs = {name: get_scenario(name) for name in scenarios}
-    jammed = [n for n, sc in scs.items() if sc.jammer is not None]
-    if jammed:  # the builder draws the jammers itself and labels the rows with them
-        raise ValueError(f"build_dataset scenarios={jammed!r}: name them without a jammer "
-                         "suffix; the builder puts a jammer on half of the points itself")
+    # everything a task could fail on is checked here, before any work (a pool worker would
+    # fail on it less clearly): building the tasks' setup builds every scenario, receiver and
+    # the adapter's start
     if not isinstance(receivers, Mapping):
         receivers = tuple(receivers)
-        for n in receivers:
-            build_receiver(n, lk)
-    for kind, jsr in jammers:
-        make_jammer(kind, lk, jsr, seed=0)
-    if adapt_checkpoint is not None:
-        from dmrx.nn import load_receiver
-        from dmrx.nn.adapt import get_variant
-
-        get_variant(adapt_variant)
-        if isinstance(adapt_checkpoint, str | Path):
-            load_receiver(adapt_checkpoint, lk)  # a worker would fail on it less clearly
     setup = _Setup(link, tuple(scenarios), receivers, tuple(tuple(j) for j in jammers),
                    adapt_checkpoint, adapt_variant, num_slots_per_point, adapt_segments,
                    adapt_segment_slots, tuple(adapt_snr_range), horizon, window)
+    here = _Tasks(setup)
+    lk = here.link
+    jammed = [n for n, sc in here.scs.items() if sc.jammer is not None]
+    if jammed:  # the builder draws the jammers itself and labels the rows with them
+        raise ValueError(f"build_dataset scenarios={jammed!r}: name them without a jammer "
+                         "suffix; the builder puts a jammer on half of the points itself")
+    for kind, jsr in jammers:
+        make_jammer(kind, lk, jsr, seed=0)
+    if adapt_checkpoint is not None:
+        get_variant(adapt_variant)
 
     tasks: dict[str, list[tuple]] = {}  # split -> its tasks, in table order
     for split in SPLITS:
@@ -278,10 +270,9 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
             paths[split] = write_table(MetadataRecorder(lk).table(), out_dir / f"{split}.parquet")
     if workers <= 1:
         with one_torch_thread():
-            run = _Tasks(setup)
             for split in SPLITS:
                 for k, task in enumerate(tasks[split]):
-                    finish(split, k, run(task))
+                    finish(split, k, here(task))
     else:
         # spawn, not fork: this process may already hold torch/OpenMP thread pools, which a
         # forked child inherits in a broken state (as `dmrx.scenarios.runners`)
@@ -342,7 +333,6 @@ def _draw_points(rng: np.random.Generator, n: int, scenarios, jammers, adc_bits,
 
 def _slots(link, tx, channels, scenario, n, snr_db, kind, jsr, bits, seed):
     """n slots of one point: (y as received after jammer and ADC, no, TxSlot)."""
-    from dmrx.ofdm import derive_seed, seed_everything
     from dmrx.quant.adc import ADC, ADCConfig
 
     seed_everything(seed)
@@ -361,8 +351,6 @@ def _adapt_run(lk, tx, decoder, channels, scs, adapter, seed, scenarios, jammers
                segment_slots, snr_range, horizon, window, *, run: str,
                receiver: str) -> pa.Table:
     """One adapter through a random drift schedule, with the counterfactual should_adapt."""
-    from dmrx.ofdm import derive_seed
-
     rng = np.random.default_rng(seed)
     rec = MetadataRecorder(lk, run=run, source="adapt", seed=seed)
     slot = 0
