@@ -19,8 +19,6 @@ import dataclasses
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -149,8 +147,9 @@ def _init_worker(setup: _Setup) -> None:
     _WORKER = _Tasks(setup)
 
 
-def _run_task(task: tuple) -> pa.Table:
-    return _WORKER(task)
+def _run_task(item: tuple) -> pa.Table:
+    """:param item: (split, index, task)"""
+    return _WORKER(item[2])
 
 
 def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: int = 32,
@@ -274,23 +273,13 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
                 for k, task in enumerate(tasks[split]):
                     finish(split, k, here(task))
     else:
-        # spawn, not fork: this process may already hold torch/OpenMP thread pools, which a
-        # forked child inherits in a broken state (as `dmrx.scenarios.runners`)
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(setup,)) as pool:
-            # the long adaptation runs first, so that no core idles at the end
-            order = sorted(((split, k) for split in SPLITS for k in range(len(tasks[split]))),
-                           key=lambda sk: tasks[sk[0]][sk[1]][0] != "adapt")
-            pending = {pool.submit(_run_task, tasks[s][k]): (s, k) for s, k in order}
-            try:
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        finish(*pending.pop(f), f.result())
-            except BaseException:
-                for f in pending:
-                    f.cancel()
-                raise
+        from dmrx.scenarios.runners import run_in_pool
+
+        # (split, index, task), the long adaptation runs first so that no core idles at the end
+        items = sorted(((split, k, t) for split in SPLITS for k, t in enumerate(tasks[split])),
+                       key=lambda item: item[2][0] != "adapt")
+        run_in_pool(_run_task, items, workers, lambda item, table: finish(*item[:2], table),
+                    initializer=_init_worker, initargs=(setup,))
     bar.close()
     info = {"seed": seed, "num_slots_per_point": num_slots_per_point, "num_points": num_points,
             "scenarios": list(scenarios),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -89,22 +89,33 @@ class SweepRun:
         return self.ran / self.elapsed_s if self.elapsed_s > 0 else float("nan")
 
 
-def _run_local(points: list[SweepPoint], workers: int,
-               store_point: Callable[[list[dict]], None]) -> None:
-    # spawn, not fork: the driver may already hold torch/OpenMP thread pools, which a forked
-    # child inherits in a broken state.
+def run_in_pool(fn: Callable, items: Iterable, workers: int,
+                on_result: Callable[[object, object], None], *,
+                initializer: Callable = _init_worker, initargs: tuple = ()) -> None:
+    """fn(item) for every item in `workers` spawned processes (each first runs
+    initializer(*initargs); by default: one torch thread), and on_result(item, result) in this
+    process as each finishes, in finishing order. On an error the items not started are
+    cancelled and the error is raised here.
+
+    Spawn, not fork: the caller may already hold torch/OpenMP thread pools, which a forked
+    child inherits in a broken state."""
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                             initializer=_init_worker) as pool:
-        pending = {pool.submit(run_point, p) for p in points}
+                             initializer=initializer, initargs=initargs) as pool:
+        pending = {pool.submit(fn, item): item for item in items}
         try:
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
-                    store_point(f.result())
+                    on_result(pending.pop(f), f.result())
         except BaseException:
             for f in pending:
                 f.cancel()
             raise
+
+
+def _run_local(points: list[SweepPoint], workers: int,
+               store_point: Callable[[list[dict]], None]) -> None:
+    run_in_pool(run_point, points, workers, lambda _, rows: store_point(rows))
 
 
 def _run_ray(points: list[SweepPoint], workers: int | None, address: str | None,

@@ -70,10 +70,10 @@ def one_thread():
     """Tiny models and small batches: one torch thread is faster than two and leaves the other
     core free. Restored afterwards, so other modules keep the root conftest's setting. Use as
     `pytestmark = pytest.mark.usefixtures("one_thread")`."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    from dmrx.explain.metadata_build import one_torch_thread
+
+    with one_torch_thread():
+        yield
 
 
 class PerREReceiver(nn.Module):
