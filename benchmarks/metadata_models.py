@@ -257,9 +257,9 @@ def hicem_concepts(tables: dict, label: str, split: ConceptSplit) -> np.ndarray:
 
 def medic_model(cfg: dict, epochs: tuple[int, int, int] = MEDIC_EPOCHS) -> MEDIC:
     """MEDIC as this benchmark trains it: unweighted loss, batch 128 unless `cfg` (a grid
-    point or MEDIC_SPACE's search) sets it."""
-    return MEDIC(epochs=epochs, class_weight=None, feature_names=FEATURES,
-                 **({"batch_size": 128} | cfg))
+    point or MEDIC_SPACE's search, or `metadata_seeds.py --medic-class-weight`) sets them."""
+    return MEDIC(epochs=epochs, feature_names=FEATURES,
+                 **({"batch_size": 128, "class_weight": None} | cfg))
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> dict:
