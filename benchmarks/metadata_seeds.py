@@ -294,7 +294,7 @@ def _search_medic(n_trials: int, seeds: list[int], start: dict, X, y, Xv, yv,
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rows, fitted = [], []
+    rows, best = [], {}  # every trial's record; the best one's fits
 
     def objective(trial):
         cfg = {k: (trial.suggest_int if v[0] == "int" else trial.suggest_float)(
@@ -302,7 +302,8 @@ def _search_medic(n_trials: int, seeds: list[int], start: dict, X, y, Xv, yv,
         t0 = time.time()
         row, models = _val_over_seeds(cfg | (extra or {}), seeds, X, y, Xv, yv, workers)
         rows.append(row | {"fit_s": round(time.time() - t0, 1)})
-        fitted.append(models)
+        if not best or row["val_mean"] > best["row"]["val_mean"]:
+            best.update(row=row, models=models)
         print(f"search {trial.number} {row['config']}: val mean {row['val_mean']:.4f} "
               f"({time.time() - t0:.1f} s)", flush=True)
         return row["val_mean"]
@@ -311,9 +312,8 @@ def _search_medic(n_trials: int, seeds: list[int], start: dict, X, y, Xv, yv,
                                 sampler=optuna.samplers.TPESampler(seed=seeds[0]))
     study.enqueue_trial({k: start[k] for k in MEDIC_SPACE})
     study.optimize(objective, n_trials=n_trials)
-    best = max(range(len(rows)), key=lambda i: rows[i]["val_mean"])
     return ({"trials": n_trials, "seeds": seeds, "space": MEDIC_SPACE, "tried": rows,
-             "chosen": rows[best]["config"]}, fitted[best])
+             "chosen": best["row"]["config"]}, best["models"])
 
 
 def run(data: Path, test_data: list[Path], configs: Path, label: str,
