@@ -171,6 +171,16 @@ the gap of the seed means to the trees <= 0.02 -> MEDIC meets the should_adapt g
 training seeds with a config chosen on val over seeds (reported with seed 1's own gap and how
 many seeds exceed 0.02); > 0.02 -> not met. Whether the search left its trial-0 config is
 reported; if it did not, this run is a fresh replication of the earlier config.
+Outcome (results/metadata_seeds-s20-search-fresh.json, -s20-none-fresh.json): not met, and the
+search made MEDIC worse. It left trial 0: trial 6 (batch 147, lr 0.075, hidden_dim 6, 35
+prototypes) led with a mean val AUROC of 0.759 over seeds 1 and 2 (trial 0: 0.737). Over seeds
+1-10 that config falls to val 0.713 (SD 0.054; seeds 5, 7 and 9 at 0.60-0.70) and to 0.687 (SD
+0.035) on the fresh test, against the trees' 0.757: a gap of the means of 0.069 +- 0.011
+(cluster-bootstrap 90 % CI 0.049-0.089), every seed more than 0.02 behind. The config chosen
+before gives 0.727 (SD 0.017) there: gap 0.029 +- 0.006 (CI 0.009-0.047), six of ten seeds
+more than 0.02 behind, seed 1's own gap 0.073. Two seeds do not tell a stable config from a lucky
+one any better than one did (as four did not in session 18); MEDIC's gap on this label is now
+measured on four tests (0.031, 0.050, 0.044, 0.029).
 """
 
 from __future__ import annotations
