@@ -181,6 +181,15 @@ before gives 0.727 (SD 0.017) there: gap 0.029 +- 0.006 (CI 0.009-0.047), six of
 more than 0.02 behind, seed 1's own gap 0.073. Two seeds do not tell a stable config from a lucky
 one any better than one did (as four did not in session 18); MEDIC's gap on this label is now
 measured on four tests (0.031, 0.050, 0.044, 0.029).
+
+Session 20, third (declared before running; HiCEM has not been scored on the seed-9 test):
+HiCEM's met should_adapt goal rests on three tests. The same check on the fourth, with
+session 19's configs and seeds: `python benchmarks/metadata_seeds.py --data
+out/metadata-s14-full --test-data out/metadata-s20-test --configs
+benchmarks/results/metadata_models-s16-replica.json --seeds 1-10 --models medic,hicem --workers
+2 --tag s20-hicem-fresh`. Judged as session 19's runs: HiCEM's gap of the seed means <= 0.02
+on this test or not, with the largest single-seed gap; MEDIC's and the trees' numbers must
+repeat s20-none-fresh's exactly (a check of the setup).
 """
 
 from __future__ import annotations
