@@ -377,13 +377,15 @@ def run(data: Path, test_data: list[Path], configs: Path, label: str,
     for seed in seeds:
         for n in models:
             t0 = time.time()
-            m = fitted[seed] if n == "medic" and seed in fitted else _fit(
+            prefit = n == "medic" and seed in fitted  # by the choice of config or in parallel
+            m = fitted[seed] if prefit else _fit(
                 n, cfgs[n], seed, X, y, Xv, yv, split_tables, label, splits)
             for k, (Xk, _, _) in arrays.items():
                 p[n][k].append(m.predict_proba(Xk)[:, 1])
             print(f"seed {seed} {n}: " + ", ".join(
                 f"{k} {_auc(arrays[k][2], p[n][k][-1]):.4f}" for k in tables)
-                + f" ({time.time() - t0:.1f} s)", flush=True)
+                + (" (fitted before)" if prefit else f" ({time.time() - t0:.1f} s)"),
+                flush=True)
     out: dict = {"data": str(data), "test_data": [str(d) for d in test_data],
                  "configs_from": str(configs), "label": label, "configs": cfgs,
                  "seeds": seeds, "medic_selection": selection,
