@@ -436,12 +436,43 @@ class MEDIC:
         return ent + [(f, v) for f, vals in zip(self.cat_idx_, self.cat_values_, strict=True)
                       for v in range(len(vals))]
 
-    def _antecedents(self) -> list[str]:
+    def bin_edges(self) -> dict[str, np.ndarray]:
+        """The learned hard bins of each continuous feature in its own units: [B + 1] edges
+        from -inf to inf, bin b being (edges[b], edges[b + 1]] (midpoints between the sorted
+        centres; a row exactly on one goes to the lower bin, as argmin does)."""
+        self._check_fitted()
+        return dict(zip((self.feature_names_[f] for f in self.cont_idx_), self._edges(),
+                        strict=True))
+
+    def _edges(self) -> list[np.ndarray]:
+        """bin_edges in the order of cont_idx_"""
         mu = self.net_.sorted_centers().detach().numpy()
+        c = mu * self.scaler_.std[:, None] + self.scaler_.mean[:, None]  # [Fc, B]
+        return [np.concatenate([[-np.inf], (r[1:] + r[:-1]) / 2, [np.inf]]) for r in c]
+
+    def bin_codes(self, X) -> np.ndarray:
+        """The discretisation every prototype rule is written in, per row.
+
+        :param X: [n, features]
+        :return: [n, features] int64: a continuous feature's hard bin (see `bin_edges`), a
+            categorical one's index into its seen values (an unseen value: the nearest)"""
+        self._check_fitted()
+        X = check_X(X, self.n_features_in_)
+        xc, xk = self._encode(X)
+        with torch.no_grad():
+            z = self.net_.binned(xc, xk).numpy()  # hard: one-hot per feature
+        codes = np.zeros(X.shape, np.int64)
+        nc = len(self.cont_idx_) * self.n_bins
+        codes[:, self.cont_idx_] = z[:, :nc].reshape(len(X), -1, self.n_bins).argmax(-1)
+        start = nc
+        for i, vals in zip(self.cat_idx_, self.cat_values_, strict=True):
+            codes[:, i] = z[:, start:start + len(vals)].argmax(-1)
+            start += len(vals)
+        return codes
+
+    def _antecedents(self) -> list[str]:
         out = []
-        for j, f in enumerate(self.cont_idx_):
-            c = mu[j] * self.scaler_.std[j] + self.scaler_.mean[j]
-            edges = np.concatenate([[-np.inf], (c[1:] + c[:-1]) / 2, [np.inf]])
+        for f, edges in zip(self.cont_idx_, self._edges(), strict=True):
             out += [f"{self.feature_names_[f]} in ({edges[b]:.4g}, {edges[b + 1]:.4g})"
                     for b in range(self.n_bins)]
         for f, vals in zip(self.cat_idx_, self.cat_values_, strict=True):

@@ -71,6 +71,28 @@ def test_medic_learns_a_separable_task_and_names_its_features(fitted):
     assert "prototype" in text and "training row" in text and "similarity" in text
 
 
+def test_bin_codes_fall_in_the_bin_edges_the_rules_print(fitted):
+    """Each row's code is the bin whose edges (in the feature's own units) hold its value, and
+    the conditions an explanation lists for the row are exactly its codes' antecedents."""
+    m, _, _ = fitted
+    Xt, _ = _task(200, 6)
+    codes = m.bin_codes(Xt)
+    assert codes.shape == Xt.shape and codes.dtype == np.int64
+    edges = m.bin_edges()
+    assert list(edges) == ["snr", "n1", "n2", "n3"]  # x4 ("jammed") is categorical
+    for i, name in zip(m.cont_idx_, edges, strict=True):
+        e, c = edges[name], codes[:, i]
+        assert e.shape == (m.n_bins + 1,) and np.all(np.diff(e) > 0)
+        assert np.all((e[c] < Xt[:, i]) & (Xt[:, i] <= e[c + 1]))
+    assert set(np.unique(codes[:, 4])) <= {0, 1}
+    np.testing.assert_array_equal(codes[:, 4], (Xt[:, 4] == 1).astype(np.int64))
+    for row, code, expl in zip(Xt[:20], codes[:20], m.explain(Xt[:20]), strict=True):
+        want = [f"{name} in ({edges[name][code[i]]:.4g}, {edges[name][code[i] + 1]:.4g})"
+                for i, name in zip(m.cont_idx_, edges, strict=True)]
+        want.append(f"jammed = {row[4]:g}")
+        assert list(expl.conditions) == want
+
+
 def test_save_load_gives_identical_predictions_and_explanations(fitted, tmp_path):
     m, _, _ = fitted
     Xt, _ = _task(100, 4)
