@@ -1,0 +1,175 @@
+"""How much AUROC does MEDIC's discretisation leave on the table? The trees refit on MEDIC's own
+learned hard bins, next to MEDIC and the trees on the raw features.
+
+Every MEDIC prototype is a rule over hard bins: a continuous feature enters the model only as
+which of its `n_bins` learned intervals a row falls in (`MEDIC.bin_codes`). So no part of MEDIC
+after the binning can rank rows better than the best model on those codes. This fits MEDIC (the
+config a `metadata_models` result chose, `--n-bins` overriding the paper's 3) with each training
+seed, refits the chosen gradient-boosted trees on the fitted MEDIC's codes (same seed), and
+scores on val and every `--test-data` table, per seed:
+
+- `trees_raw`: the trees on the raw features (the baseline of #8's goal);
+- `trees_on_medic_bins`: the trees on that MEDIC's codes (categorical features keep theirs);
+- `medic`: MEDIC itself;
+- `trees_on_quantile_bins`: the trees on B fixed training-quantile bins per continuous feature,
+  for each B of `--quantile-bins` (no MEDIC involved: what B bins cost by themselves).
+
+The gaps reported per table are means over seeds: `binning` = trees_raw - trees_on_medic_bins
+(what the discretisation costs the best model we have), `rest` = trees_on_medic_bins - medic
+(what MEDIC's parts, prototypes and head cost on top), and `total` = trees_raw - medic.
+
+    python benchmarks/medic_bins.py --data out/metadata-s14-full \
+        --test-data out/metadata-s14-test,out/metadata-s16-test,out/metadata-s19-test,\
+out/metadata-s20-test,out/metadata-s21-test \
+        --configs benchmarks/results/metadata_models-s16-replica.json --seeds 1-10 \
+        --n-bins 3,5 --workers 2 [--tag T]
+
+(the tables as in `metadata_seeds.py`; out/metadata-s21-test is
+`dmrx metadata build --out out/metadata-s21-test --seed 10 --points 0,0,0 --adapt-runs 0,0,36`).
+
+Session 21 (declared before running; the seed-10 test had been built but not looked at, the
+other four tests and val had been scored by MEDIC in earlier sessions): in exploration on seeds
+1-3 (not recorded), trees on MEDIC's learned 3-bin codes lagged the raw trees by 0.016-0.056
+(mean 0.035) on the four seen tests, and trees on 3 fixed quantile bins by 0.03-0.09. Declared
+reading of this run, per table, on the seed means: if `binning` at n_bins 3 exceeds 0.02, then
+MEDIC at the paper's three bins cannot come within #8's 0.02 of the trees on that table through
+a better prototype layer or training: its own discretisation already costs more (as far as the
+trees, the strongest learner we have on these codes, can tell). n_bins 5 is measured beside it
+to say whether more bins lift that bound, and whether MEDIC then comes closer in `total`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import write
+from metadata_models import _auc, _check_same_builder
+from metadata_seeds import BASELINE, _fit_medic_seeds, _seeds
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from dmrx.explain.metadata import LABELS, read_table, to_arrays
+
+
+def _quantile_codes(X: np.ndarray, edges: list[np.ndarray | None]) -> np.ndarray:
+    """[n, features]: each continuous feature's bin among fixed `edges` (None: kept)."""
+    return np.stack([X[:, i] if e is None else np.searchsorted(e, X[:, i], side="left")
+                     for i, e in enumerate(edges)], 1).astype(np.float32)
+
+
+def _quantile_edges(X: np.ndarray, n_bins: int, cont: list[int]) -> list[np.ndarray | None]:
+    """Inner edges at the training quantiles b / n_bins, b = 1..n_bins-1 (bins (e_b-1, e_b])."""
+    q = np.arange(1, n_bins) / n_bins
+    return [np.unique(np.quantile(X[:, i], q)) if i in cont else None
+            for i in range(X.shape[1])]
+
+
+def run(data: Path, test_data: list[Path], configs: Path, label: str, seeds: list[int],
+        n_bins: list[int], quantile_bins: list[int], workers: int) -> dict:
+    chosen = json.loads(configs.read_text())["labels"][label]["models"]
+    trees_cfg, medic_cfg = chosen[BASELINE]["config"], chosen["medic"]["config"]
+    tables = {"val": read_table(data / "val.parquet")}
+    for d in test_data:
+        _check_same_builder(data, d)
+        tables[str(d)] = read_table(d / "test.parquet")
+    X, _, y = to_arrays(read_table(data / "train.parquet"), label)
+    arrays = {k: to_arrays(t, label) for k, t in tables.items()}
+    Xv, _, yv = arrays["val"]
+
+    def trees(seed, Xtr):
+        return HistGradientBoostingClassifier(random_state=seed, **trees_cfg).fit(Xtr, y)
+
+    auroc: dict[str, dict[str, list[float]]] = {k: {} for k in tables}
+
+    def score(name, model, encode=lambda a: a):
+        for k, (Xk, _, yk) in arrays.items():
+            auroc[k].setdefault(name, []).append(_auc(yk, model.predict_proba(encode(Xk))[:, 1]))
+
+    cont = [i for i in range(X.shape[1]) if len(np.unique(X[:, i])) > 8]
+    for seed in seeds:
+        score("trees_raw", trees(seed, X))
+        for b in quantile_bins:
+            e = _quantile_edges(X, b, cont)
+            score(f"trees_on_quantile_bins_{b}", trees(seed, _quantile_codes(X, e)),
+                  lambda a, e=e: _quantile_codes(a, e))
+    fit_s = {}
+    for b in n_bins:
+        t0 = time.time()
+        medics = _fit_medic_seeds(medic_cfg | {"n_bins": b}, seeds, X, y, Xv, yv, workers)
+        fit_s[b] = round(time.time() - t0, 1)
+        for seed, m in medics.items():
+            score(f"medic_{b}", m)
+            score(f"trees_on_medic_bins_{b}", trees(seed, m.bin_codes(X)), m.bin_codes)
+            print(f"n_bins {b} seed {seed}: " + ", ".join(
+                f"{Path(k).name} medic {auroc[k][f'medic_{b}'][-1]:.4f} / trees on its bins "
+                f"{auroc[k][f'trees_on_medic_bins_{b}'][-1]:.4f} / raw "
+                f"{auroc[k]['trees_raw'][seeds.index(seed)]:.4f}" for k in tables), flush=True)
+    out: dict = {"data": str(data), "test_data": [str(d) for d in test_data],
+                 "configs_from": str(configs), "label": label,
+                 "configs": {BASELINE: trees_cfg, "medic": medic_cfg}, "seeds": seeds,
+                 "n_bins": n_bins, "quantile_bins": quantile_bins,
+                 "continuous_features": cont, "medic_fit_s": fit_s, "tables": {}}
+    for k, a in auroc.items():
+        mean = {n: float(np.mean(v)) for n, v in a.items()}
+        gaps = {}
+        for b in n_bins:
+            raw, on, me = (np.array(a[n]) for n in ("trees_raw", f"trees_on_medic_bins_{b}",
+                                                    f"medic_{b}"))
+            gaps[b] = {name: {"mean": float(g.mean()),
+                              "se_over_seeds": float(g.std(ddof=1) / np.sqrt(len(g)))
+                              if len(g) > 1 else None}
+                       for name, g in (("binning", raw - on), ("rest", on - me),
+                                       ("total", raw - me))}
+        out["tables"][k] = {"rows": int(len(arrays[k][2])),
+                            "positive_rate": float(arrays[k][2].mean()),
+                            "auroc_per_seed": a, "auroc_mean": mean,
+                            "auroc_sd": {n: float(np.std(v, ddof=1)) if len(v) > 1 else None
+                                         for n, v in a.items()},
+                            "gaps": gaps}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True, help="train.parquet and val.parquet")
+    ap.add_argument("--test-data", required=True,
+                    help="comma-separated directories, each with a test.parquet")
+    ap.add_argument("--configs", type=Path, required=True,
+                    help="a metadata_models result JSON (its chosen MEDIC and tree configs)")
+    ap.add_argument("--label", default="should_adapt", choices=LABELS)
+    ap.add_argument("--seeds", default="1-3", help="training seeds, e.g. 1-10 or 1,4,7")
+    ap.add_argument("--n-bins", default="3", help="MEDIC's bins per continuous feature, "
+                    "comma-separated (the paper: 3)")
+    ap.add_argument("--quantile-bins", default="3,5,10",
+                    help="fixed quantile bin counts for the trees, comma-separated")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="processes fitting MEDIC's seeds (same fits for any number)")
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    seeds = _seeds(args.seeds)
+    try:
+        n_bins = [int(v) for v in args.n_bins.split(",")]
+        quantile_bins = [int(v) for v in args.quantile_bins.split(",")]
+    except ValueError as e:
+        raise SystemExit(f"medic_bins: --n-bins / --quantile-bins: {e}") from None
+    if any(b < 2 for b in n_bins + quantile_bins):
+        raise SystemExit("medic_bins: --n-bins and --quantile-bins must be integers >= 2")
+    tests = [Path(p) for p in args.test_data.split(",") if p]
+    for d in [args.data, *tests]:
+        if not d.is_dir():
+            raise SystemExit(f"medic_bins: no table directory {d}")
+    t0 = time.time()
+    payload = run(args.data, tests, args.configs, args.label, seeds, n_bins, quantile_bins,
+                  args.workers)
+    payload["elapsed_s"] = round(time.time() - t0, 1)
+    write("medic_bins" + (f"-{args.tag}" if args.tag else ""), payload)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
