@@ -41,7 +41,7 @@ Outcome (results/medic_bins-s21.json, 725 s; seeds 1-10, means over seeds, SE ov
 0.002-0.01). MEDIC's 3-bin AUROCs on the four seen tests repeat sessions 18-20's exactly.
 
     table            trees  MEDIC-3  binning / rest / total (3)  MEDIC-5  binning / rest / total (5)
-    val             0.760  0.752    0.008 / 0.000 / 0.008        0.744    0.006 / 0.010 / 0.016
+    val              0.760  0.752    0.008 / 0.000 / 0.008       0.744    0.006 / 0.010 / 0.016
     seed-4 test      0.741  0.710    0.020 / 0.011 / 0.031       0.706    0.013 / 0.021 / 0.034
     seed-5 test      0.744  0.694    0.040 / 0.010 / 0.050       0.717    0.003 / 0.024 / 0.027
     seed-8 test      0.701  0.657    0.035 / 0.009 / 0.044       0.670    0.016 / 0.014 / 0.030
