@@ -72,11 +72,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import write
-from metadata_models import _auc, _check_same_builder
-from metadata_seeds import BASELINE, _fit_medic_seeds, _seeds
+from metadata_models import _auc
+from metadata_seeds import (
+    BASELINE,
+    _fit_medic_seeds,
+    add_table_args,
+    check_table_args,
+    load_tables,
+)
 from sklearn.ensemble import HistGradientBoostingClassifier
-
-from dmrx.explain.metadata import LABELS, read_table, to_arrays
 
 
 def _quantile_codes(X: np.ndarray, edges: list[np.ndarray | None]) -> np.ndarray:
@@ -96,12 +100,7 @@ def run(data: Path, test_data: list[Path], configs: Path, label: str, seeds: lis
         n_bins: list[int], quantile_bins: list[int], workers: int) -> dict:
     chosen = json.loads(configs.read_text())["labels"][label]["models"]
     trees_cfg, medic_cfg = chosen[BASELINE]["config"], chosen["medic"]["config"]
-    tables = {"val": read_table(data / "val.parquet")}
-    for d in test_data:
-        _check_same_builder(data, d)
-        tables[str(d)] = read_table(d / "test.parquet")
-    X, _, y = to_arrays(read_table(data / "train.parquet"), label)
-    arrays = {k: to_arrays(t, label) for k, t in tables.items()}
+    _, tables, X, y, arrays = load_tables(data, test_data, label)
     Xv, _, yv = arrays["val"]
 
     def trees(seed, Xtr):
@@ -159,13 +158,7 @@ def run(data: Path, test_data: list[Path], configs: Path, label: str, seeds: lis
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True, help="train.parquet and val.parquet")
-    ap.add_argument("--test-data", required=True,
-                    help="comma-separated directories, each with a test.parquet")
-    ap.add_argument("--configs", type=Path, required=True,
-                    help="a metadata_models result JSON (its chosen MEDIC and tree configs)")
-    ap.add_argument("--label", default="should_adapt", choices=LABELS)
-    ap.add_argument("--seeds", default="1-3", help="training seeds, e.g. 1-10 or 1,4,7")
+    add_table_args(ap)
     ap.add_argument("--n-bins", default="3", help="MEDIC's bins per continuous feature, "
                     "comma-separated (the paper: 3)")
     ap.add_argument("--quantile-bins", default="3,5,10",
@@ -174,19 +167,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="processes fitting MEDIC's seeds (same fits for any number)")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    seeds = _seeds(args.seeds)
+    seeds, tests, _ = check_table_args(ap, args, (BASELINE, "medic"))
     try:
         n_bins = [int(v) for v in args.n_bins.split(",")]
         quantile_bins = [int(v) for v in args.quantile_bins.split(",")]
     except ValueError as e:
-        raise SystemExit(f"medic_bins: --n-bins / --quantile-bins: {e}") from None
+        ap.error(f"--n-bins / --quantile-bins: {e}")
     if any(b < 2 for b in n_bins + quantile_bins):
-        raise SystemExit("medic_bins: --n-bins and --quantile-bins must be integers >= 2")
-    tests = [Path(p) for p in args.test_data.split(",") if p]
-    for d in [args.data, *tests]:
-        if not d.is_dir():
-            raise SystemExit(f"medic_bins: no table directory {d}")
+        ap.error("--n-bins and --quantile-bins must be integers >= 2")
+    if args.workers < 1:
+        ap.error(f"--workers {args.workers}: at least 1")
+    torch.set_num_threads(1)
     t0 = time.time()
     payload = run(args.data, tests, args.configs, args.label, seeds, n_bins, quantile_bins,
                   args.workers)

@@ -357,6 +357,56 @@ def _search_medic(n_trials: int, seeds: list[int], start: dict, X, y, Xv, yv,
              "chosen": best["row"]["config"]}, best["models"])
 
 
+def load_tables(data: Path, test_data: list[Path], label: str):
+    """`data`'s train and val tables and each of `test_data`'s test table (same builder).
+
+    :return: the train table, {"val" or test dir: table}, train's X [n, features] and y [n],
+        {same keys: (X, concepts, y)} of rows with `label`"""
+    train = read_table(data / "train.parquet")
+    tables = {"val": read_table(data / "val.parquet")}
+    for d in test_data:
+        _check_same_builder(data, d)
+        tables[str(d)] = read_table(d / "test.parquet")
+    X, _, y = to_arrays(train, label)
+    return train, tables, X, y, {k: to_arrays(t, label) for k, t in tables.items()}
+
+
+def add_table_args(ap: argparse.ArgumentParser) -> None:
+    """The arguments of a refit of a `metadata_models` result's configs (shared with
+    medic_bins.py): the tables, the configs, the label and the training seeds."""
+    ap.add_argument("--data", type=Path, required=True, help="train.parquet and val.parquet")
+    ap.add_argument("--test-data", required=True,
+                    help="comma-separated directories, each with a test.parquet")
+    ap.add_argument("--configs", type=Path, required=True,
+                    help="a metadata_models result whose chosen configs are refit")
+    ap.add_argument("--label", default="should_adapt", choices=LABELS)
+    ap.add_argument("--seeds", default="1-10", help="'A-B' or comma-separated")
+
+
+def check_table_args(ap: argparse.ArgumentParser, args, models: tuple[str, ...],
+                     need_tried: bool = False) -> tuple[list[int], list[Path], dict]:
+    """`add_table_args`' values checked, with a clear error (ap.error) for a bad one.
+
+    :return: the seeds, the test directories, the configs file's records of `models`"""
+    seeds = _seeds(args.seeds)
+    tests = [Path(v) for v in args.test_data.split(",") if v]
+    for d in [args.data, *tests]:
+        if not (d / "dataset.json").is_file():
+            ap.error(f"{d}: no dataset.json (not a `dmrx metadata build` output)")
+    try:
+        chosen = json.loads(args.configs.read_text())["labels"][args.label]["models"]
+        for n in models:
+            chosen[n]["config"]
+        if need_tried:
+            chosen["medic"]["tried"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        ap.error(f"--configs {args.configs}: not a metadata_models result with chosen "
+                 f"configs of {', '.join(models)} for {args.label}"
+                 + (" and MEDIC's search ('tried')" if need_tried else "")
+                 + f" ({type(e).__name__}: {e})")
+    return seeds, tests, chosen
+
+
 def run(data: Path, test_data: list[Path], configs: Path, label: str,
         seeds: list[int], select_top: int = 0, select_seeds: list[int] | None = None,
         compared: tuple[str, ...] = ("medic",), medic_class_weight: str | None = None,
@@ -364,14 +414,8 @@ def run(data: Path, test_data: list[Path], configs: Path, label: str,
     models = (BASELINE, *compared)
     chosen = json.loads(configs.read_text())["labels"][label]["models"]
     cfgs = {n: chosen[n]["config"] for n in models}
-    train = read_table(data / "train.parquet")
-    tables = {"val": read_table(data / "val.parquet")}
+    train, tables, X, y, arrays = load_tables(data, test_data, label)
     split_tables = {"train": train, "val": tables["val"]}
-    for d in test_data:
-        _check_same_builder(data, d)
-        tables[str(d)] = read_table(d / "test.parquet")
-    X, _, y = to_arrays(train, label)
-    arrays = {k: to_arrays(t, label) for k, t in tables.items()}
     Xv, _, yv = arrays["val"]
     extra = {} if medic_class_weight is None else {"class_weight": medic_class_weight}
     if "medic" in cfgs:
@@ -431,13 +475,7 @@ def run(data: Path, test_data: list[Path], configs: Path, label: str,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True, help="train.parquet and val.parquet")
-    ap.add_argument("--test-data", required=True,
-                    help="comma-separated directories, each with a test.parquet")
-    ap.add_argument("--configs", type=Path, required=True,
-                    help="a metadata_models result whose chosen configs are refit")
-    ap.add_argument("--label", default="should_adapt", choices=LABELS)
-    ap.add_argument("--seeds", default="1-10", help="'A-B' or comma-separated")
+    add_table_args(ap)
     ap.add_argument("--tag", default="", help="write metadata_seeds-<tag>.json")
     ap.add_argument("--select-top", type=int, default=0,
                     help="choose MEDIC's config among the K best of the search by the mean "
@@ -467,28 +505,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--select-top and --search choose MEDIC's config: add medic to --models")
     if args.select_top and args.search:
         ap.error("--select-top and --search are two ways to choose MEDIC's config: one only")
-    seeds = _seeds(args.seeds)
-    tests = [Path(v) for v in args.test_data.split(",") if v]
-    for d in [args.data, *tests]:
-        if not (d / "dataset.json").is_file():
-            ap.error(f"{d}: no dataset.json (not a `dmrx metadata build` output)")
+    seeds, tests, _ = check_table_args(ap, args, (BASELINE, *compared),
+                                       need_tried=bool(args.select_top))
     if args.workers < 1:
         ap.error(f"--workers {args.workers}: at least 1")
     for flag, v in (("--select-top", args.select_top), ("--search", args.search)):
         if v < 0:
             ap.error(f"{flag} {v}: a count >= 0")
     select_seeds = _seeds(args.select_seeds, "--select-seeds")
-    try:
-        models = json.loads(args.configs.read_text())["labels"][args.label]["models"]
-        for n in (BASELINE, *compared):
-            models[n]["config"]
-        if args.select_top:
-            models["medic"]["tried"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        ap.error(f"--configs {args.configs}: not a metadata_models result with chosen "
-                 f"configs of {', '.join((BASELINE, *compared))} for {args.label}"
-                 + (" and MEDIC's search ('tried')" if args.select_top else "")
-                 + f" ({type(e).__name__}: {e})")
     torch.set_num_threads(1)
     t0 = time.time()
     if "hicem" in compared and not any(
