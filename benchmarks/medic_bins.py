@@ -113,10 +113,10 @@ def run(data: Path, test_data: list[Path], configs: Path, label: str, seeds: lis
             auroc[k].setdefault(name, []).append(_auc(yk, model.predict_proba(encode(Xk))[:, 1]))
 
     cont = [i for i in range(X.shape[1]) if len(np.unique(X[:, i])) > 8]
+    edges = {b: _quantile_edges(X, b, cont) for b in quantile_bins}
     for seed in seeds:
         score("trees_raw", trees(seed, X))
-        for b in quantile_bins:
-            e = _quantile_edges(X, b, cont)
+        for b, e in edges.items():
             score(f"trees_on_quantile_bins_{b}", trees(seed, _quantile_codes(X, e)),
                   lambda a, e=e: _quantile_codes(a, e))
     fit_s = {}
