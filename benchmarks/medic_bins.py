@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                     "config's, e.g. '{\"hidden_dim\": 4}'")
     ap.add_argument("--tag", default="")
     args = ap.parse_args(argv)
-    seeds, tests, _ = check_table_args(ap, args, (BASELINE, "medic"))
+    seeds, tests = check_table_args(ap, args, (BASELINE, "medic"))
     try:
         n_bins = [int(v) for v in args.n_bins.split(",")]
         quantile_bins = [int(v) for v in args.quantile_bins.split(",")]

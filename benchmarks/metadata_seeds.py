@@ -384,10 +384,10 @@ def add_table_args(ap: argparse.ArgumentParser) -> None:
 
 
 def check_table_args(ap: argparse.ArgumentParser, args, models: tuple[str, ...],
-                     need_tried: bool = False) -> tuple[list[int], list[Path], dict]:
+                     need_tried: bool = False) -> tuple[list[int], list[Path]]:
     """`add_table_args`' values checked, with a clear error (ap.error) for a bad one.
 
-    :return: the seeds, the test directories, the configs file's records of `models`"""
+    :return: the seeds, the test directories (run() reads the configs it checked)"""
     seeds = _seeds(args.seeds)
     tests = [Path(v) for v in args.test_data.split(",") if v]
     for d in [args.data, *tests]:
@@ -404,7 +404,7 @@ def check_table_args(ap: argparse.ArgumentParser, args, models: tuple[str, ...],
                  f"configs of {', '.join(models)} for {args.label}"
                  + (" and MEDIC's search ('tried')" if need_tried else "")
                  + f" ({type(e).__name__}: {e})")
-    return seeds, tests, chosen
+    return seeds, tests
 
 
 def run(data: Path, test_data: list[Path], configs: Path, label: str,
@@ -505,8 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--select-top and --search choose MEDIC's config: add medic to --models")
     if args.select_top and args.search:
         ap.error("--select-top and --search are two ways to choose MEDIC's config: one only")
-    seeds, tests, _ = check_table_args(ap, args, (BASELINE, *compared),
-                                       need_tried=bool(args.select_top))
+    seeds, tests = check_table_args(ap, args, (BASELINE, *compared),
+                                    need_tried=bool(args.select_top))
     if args.workers < 1:
         ap.error(f"--workers {args.workers}: at least 1")
     for flag, v in (("--select-top", args.select_top), ("--search", args.search)):
