@@ -36,6 +36,27 @@ met by the chosen config only if the mean of its `total` gap over the four judge
 <= 0.02 and its mean over the two fresh tables (12, 13) alone is also <= 0.02; otherwise not met,
 and the note gives both means. If the chosen config is MEDIC-3 as chosen on val, one run
 serves both tags.
+Selection outcome (results/medic_select-s22.json, 3968 s while both fresh tests were being
+built): gap of the seed means (trees - MEDIC) on val and the tests of seeds 4, 5, 8, 9, and
+their mean over the four tests:
+
+    grid                         val     4      5      8      9      mean
+    3 bins                       0.023   0.041  0.074  0.070  0.040  0.056
+    3 bins, hidden_dim 4         0.037   0.061  0.076  0.061  0.053  0.063
+    3 bins, 32 prototypes        0.001   0.037  0.047  0.053  0.037  0.044
+    5 bins                       0.022   0.029  0.023  0.033  0.023  0.027  <- chosen
+    5 bins, hidden_dim 4         0.028   0.039  0.043  0.031  0.043  0.039
+    5 bins, 32 prototypes        0.004   0.033  0.050  0.046  0.040  0.042
+    8 bins                       0.037   0.045  0.062  0.042  0.038  0.047
+    8 bins, hidden_dim 4         0.003   0.030  0.022  0.028  0.035  0.029
+    8 bins, 32 prototypes        0.024   0.031  0.037  0.031  0.040  0.035
+
+Chosen: five bins (hidden_dim 2, 10 prototypes): the five-bin config of medic_bins-s21, so
+its judge run and the base run are one `medic_bins.py --n-bins 3,5` run (`--tag s22-judge`;
+the same fits as the two declared commands, a fit being deterministic given its seed). Val does
+not rank the configs as the tests do: the three configs nearest the trees on val (0.001-0.004)
+lag them by 0.029-0.044 on the tests. Seeds 1-3 are unlucky for three bins (0.056 here, 0.039
+over seeds 1-10 in medic_bins-s21).
 """
 
 from __future__ import annotations
