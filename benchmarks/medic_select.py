@@ -104,10 +104,10 @@ from dmrx.explain.medic import MEDIC
 from dmrx.scenarios.runners import run_in_pool
 
 
-def _fit_one(base: dict, X, y, Xv, yv, job: tuple[int, int, str]):
-    """(grid index, seed, overrides as JSON) -> that config fitted with that seed."""
-    _, seed, overrides = job
-    return _fit_medic(base | json.loads(overrides), X, y, Xv, yv, seed)
+def _fit_one(configs: list[dict], X, y, Xv, yv, job: tuple[int, int]):
+    """(grid index, seed) -> that config fitted with that seed."""
+    i, seed = job
+    return _fit_medic(configs[i], X, y, Xv, yv, seed)
 
 
 def run(data, test_data, configs, label, seeds, grid: list[dict], workers: int) -> dict:
@@ -115,21 +115,23 @@ def run(data, test_data, configs, label, seeds, grid: list[dict], workers: int) 
     trees_cfg, base = chosen[BASELINE]["config"], chosen["medic"]["config"]
     _, tables, X, y, arrays = load_tables(data, test_data, label)
     Xv, _, yv = arrays["val"]
-    trees = {k: [_auc(yk, HistGradientBoostingClassifier(random_state=s, **trees_cfg)
-                      .fit(X, y).predict_proba(Xk)[:, 1]) for s in seeds]
-             for k, (Xk, _, yk) in arrays.items()}
-    jobs = [(i, s, json.dumps(g, sort_keys=True)) for i, g in enumerate(grid) for s in seeds]
+    trees: dict[str, list[float]] = {k: [] for k in tables}
+    for s in seeds:
+        model = HistGradientBoostingClassifier(random_state=s, **trees_cfg).fit(X, y)
+        for k, (Xk, _, yk) in arrays.items():
+            trees[k].append(_auc(yk, model.predict_proba(Xk)[:, 1]))
+    jobs = [(i, s) for i in range(len(grid)) for s in seeds]
     auroc: dict[int, dict[str, dict[int, float]]] = {i: {k: {} for k in tables}
                                                      for i in range(len(grid))}
 
     def done(job, model):
-        i, s, _ = job
+        i, s = job
         for k, (Xk, _, yk) in arrays.items():
             auroc[i][k][s] = _auc(yk, model.predict_proba(Xk)[:, 1])
         print(f"grid {i} {grid[i]} seed {s}: " + ", ".join(
             f"{k.rsplit('/', 1)[-1]} {auroc[i][k][s]:.4f}" for k in tables), flush=True)
 
-    fit = partial(_fit_one, base, X, y, Xv, yv)
+    fit = partial(_fit_one, [base | g for g in grid], X, y, Xv, yv)
     if workers <= 1:
         for job in jobs:
             done(job, fit(job))
