@@ -99,7 +99,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import write
-from metadata_models import _auc
+from metadata_models import _auc, check_medic_overrides
 from metadata_seeds import (
     BASELINE,
     _fit_medic_seeds,
@@ -108,8 +108,6 @@ from metadata_seeds import (
     load_tables,
 )
 from sklearn.ensemble import HistGradientBoostingClassifier
-
-from dmrx.explain.medic import MEDIC
 
 
 def _quantile_codes(X: np.ndarray, edges: list[np.ndarray | None]) -> np.ndarray:
@@ -212,10 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.workers < 1:
         ap.error(f"--workers {args.workers}: at least 1")
     try:
-        medic_set = json.loads(args.medic_set)
-        if not isinstance(medic_set, dict) or "n_bins" in medic_set:
-            raise ValueError("a JSON object without n_bins (that is --n-bins)")
-        MEDIC(**medic_set)._validate()
+        medic_set = check_medic_overrides(json.loads(args.medic_set), ("n_bins",))
     except (ValueError, TypeError) as e:
         ap.error(f"--medic-set {args.medic_set!r}: {e}")
     torch.set_num_threads(1)

@@ -94,7 +94,7 @@ from functools import partial
 import numpy as np
 import torch
 from _common import write
-from metadata_models import _auc
+from metadata_models import _auc, check_medic_overrides
 from metadata_seeds import (
     BASELINE,
     _fit_medic,
@@ -104,7 +104,6 @@ from metadata_seeds import (
 )
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from dmrx.explain.medic import MEDIC
 from dmrx.scenarios.runners import run_in_pool
 
 
@@ -176,10 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--workers {args.workers}: at least 1")
     try:
         grid = json.loads(args.grid)
-        if not isinstance(grid, list) or not grid or not all(isinstance(g, dict) for g in grid):
+        if not isinstance(grid, list) or not grid:
             raise ValueError("a non-empty JSON list of objects")
         for g in grid:
-            MEDIC(**g)._validate()
+            check_medic_overrides(g)
     except (ValueError, TypeError) as e:
         ap.error(f"--grid {args.grid!r}: {e}")
     torch.set_num_threads(1)

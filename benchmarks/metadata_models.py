@@ -262,6 +262,21 @@ def medic_model(cfg: dict, epochs: tuple[int, int, int] = MEDIC_EPOCHS) -> MEDIC
                  **({"batch_size": 128, "class_weight": None} | cfg))
 
 
+def check_medic_overrides(overrides, fixed: tuple[str, ...] = ()) -> dict:
+    """MEDIC hyperparameters to set over a chosen config (`medic_bins.py --medic-set`,
+    `medic_select.py --grid`), checked before any fit: a JSON object of MEDIC's arguments with
+    valid values, none of those `medic_model` sets itself or the caller names in `fixed`.
+
+    :raises ValueError, TypeError: naming the offending key or value"""
+    if not isinstance(overrides, dict):
+        raise ValueError("a JSON object of MEDIC hyperparameters")
+    taken = sorted(({"epochs", "feature_names"} | set(fixed)) & overrides.keys())
+    if taken:
+        raise ValueError(f"{taken} cannot be set here (medic_model or a flag of its own sets it)")
+    MEDIC(**overrides)._validate()
+    return overrides
+
+
 def _scores(y: np.ndarray, p: np.ndarray) -> dict:
     auroc = float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
     return {"auroc": auroc, "accuracy": float(((p >= 0.5) == y).mean())}
