@@ -212,6 +212,15 @@ test HiCEM averages 0.742 (SD 0.008) against the trees' 0.707: gap -0.035 +- 0.0
 (cluster-bootstrap 90 % CI -0.056 to -0.012), every seed ahead of its trees by at least 0.024.
 MEDIC there: 0.012 +- 0.004 (CI -0.016 to 0.040). Splitting again found two sub-concepts of
 'jammed' (10 862 and 5 319 rows with seed 1).
+
+Session 22 (declared before running; HiCEM has not been scored on the seed-11 test or on the
+three tables built in session 22 for medic_select's judgement, seeds 12, 13 and 14): the same
+check on them, `python benchmarks/metadata_seeds.py --data out/metadata-s14-full --test-data
+out/metadata-s21b-test,out/metadata-s22-test-12,out/metadata-s22-test-13,out/metadata-s22-test-14
+--configs benchmarks/results/metadata_models-s16-replica.json --seeds 1-10 --models hicem
+--workers 2 --tag s22-hicem-fresh`, judged per test as session 20's (HiCEM's gap of the seed
+means <= 0.02 or not, with the largest single-seed gap); the trees' AUROCs must repeat
+medic_bins-s22-judge's and -s22-judge-14's exactly.
 """
 
 from __future__ import annotations
