@@ -140,11 +140,10 @@ def run(data, test_data, configs, label, seeds, grid: list[dict], workers: int) 
             done(job, fit(job))
     else:
         run_in_pool(fit, jobs, workers, done)
-    records = []
+    records, tests = [], [k for k in tables if k != "val"]
     for i, g in enumerate(grid):
         per = {k: [auroc[i][k][s] for s in seeds] for k in tables}
         gaps = {k: float(np.mean(trees[k]) - np.mean(v)) for k, v in per.items()}
-        tests = [k for k in tables if k != "val"]
         records.append({"grid_index": i, "overrides": g, "config": base | g,
                         "auroc_per_seed": per, "gap_of_seed_means": gaps,
                         "mean_test_gap": float(np.mean([gaps[k] for k in tests])),
