@@ -510,6 +510,45 @@ class HiCEM:
         :return: [n, K] int64 indices into `concepts`"""
         return uncertainty_order(self.predict_concepts(X)[:, :len(self.concepts)])
 
+    def random_intervention_curve(self, X, C, y, metric=None) -> np.ndarray:
+        """The expected score after an expert gives the true values of k top concepts drawn at
+        random, k = 0..K: the random intervention policy of the CEM code (the papers' intervention
+        plots), computed exactly rather than sampled. A score after a set of interventions does
+        not depend on their order, and every k-subset is the first k of equally many orders, so
+        the expectation over orders is the mean over the C(K, k) subsets (2^K evaluations).
+
+        :param X: [n, features]
+        :param C: [n, K] true top-level concept values (sub-concepts are not intervened on)
+        :param y: [n] task labels in {0, 1}
+        :param metric: (y, P(1)) -> float; default the accuracy at threshold 0.5
+        :return: [K + 1] float64
+        :raises ValueError: C is not [n, K] in [0, 1], or more than 12 top concepts (4096
+            evaluations)"""
+        self._check_fitted()
+        X = check_X(X, self.n_features_in_)
+        k_top = len(self.concepts)
+        if k_top > 12:
+            raise ValueError(f"random_intervention_curve evaluates all 2^K subsets of the top "
+                             f"concepts; K = {k_top} is too many (at most 12)")
+        C = np.asarray(C, np.float32)
+        y = np.asarray(y)
+        if C.shape != (len(X), k_top) or np.isnan(C).any() or (C < 0).any() or (C > 1).any():
+            raise ValueError(f"C must be [{len(X)}, {k_top}] top-level concept values in "
+                             f"[0, 1], got shape {C.shape}")
+        if y.shape != (len(X),):
+            raise ValueError(f"y must be [{len(X)}] labels, got shape {y.shape}")
+        if metric is None:
+            def metric(yy, p1):
+                return float(((p1 > 0.5) == yy).mean())
+        vals = np.zeros((len(X), self.n_concepts), np.float32)
+        vals[:, :k_top] = C
+        by_size: list[list[float]] = [[] for _ in range(k_top + 1)]
+        for subset in range(2 ** k_top):
+            mask = np.zeros(self.n_concepts, bool)
+            mask[:k_top] = [(subset >> i) & 1 for i in range(k_top)]
+            by_size[int(mask.sum())].append(metric(y, self.predict_proba(X, (mask, vals))[:, 1]))
+        return np.array([np.mean(s) for s in by_size])
+
     def predict_proba_from_concepts(self, C) -> np.ndarray:
         """The concept-only classifier: the label head on c a+ + (1 - c) a-, no input row.
 

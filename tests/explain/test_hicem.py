@@ -184,3 +184,26 @@ def test_bad_inputs_raise_clear_errors(cem, tmp_path):
         HiCEM(CONCEPTS).predict(X)
     with pytest.raises(ValueError, match="no hicem model"):
         HiCEM.load(tmp_path / "nothing")
+
+
+def test_random_intervention_curve_is_the_mean_over_all_orders(cem):
+    """The random policy's expected accuracy after k interventions equals the mean, over all
+    K! orders, of the curves of intervening in that order; here (concepts decide the label) it
+    rises at every step."""
+    from itertools import permutations
+    Xt, Ct, yt, _ = _table(600, 5)
+    curve = cem.random_intervention_curve(Xt, Ct, yt)
+    orders = list(permutations(range(len(CONCEPTS))))
+    brute = np.mean([[(cem.predict(Xt, {CONCEPTS[j]: Ct[:, j] for j in o[:k]}) == yt).mean()
+                      for k in range(len(CONCEPTS) + 1)] for o in orders], axis=0)
+    np.testing.assert_allclose(curve, brute, atol=1e-12)
+    assert curve[0] == (cem.predict(Xt) == yt).mean()
+    assert np.all(np.diff(curve) > 0), curve
+    # another metric: the same subsets, scored by the mean probability of the true label
+    like = cem.random_intervention_curve(
+        Xt, Ct, yt, metric=lambda y, p: float(np.where(y == 1, p, 1 - p).mean()))
+    assert like.shape == (4,) and like[-1] > like[0]
+    with pytest.raises(ValueError, match="top-level concept values"):
+        cem.random_intervention_curve(Xt, Ct[:, :2], yt)
+    with pytest.raises(ValueError, match="labels"):
+        cem.random_intervention_curve(Xt, Ct, yt[:5])
