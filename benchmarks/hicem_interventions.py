@@ -24,7 +24,8 @@ and scores val and each `--test-data` table:
   al. 2021, Havasi et al. 2022), so truth minus own_hard is what the true values add, and
   own_hard minus none is what the intervention's rounding costs;
 - per table: `monotonic` = the mean accuracy curve is non-decreasing at every step and ends
-  above where it starts ("raise ... monotonically"); `flat` = no step moved it.
+  above where it starts ("raise ... monotonically"); `flat` = no step moved it;
+  `auroc_monotonic` = the same of the mean AUROC curve.
 
     python benchmarks/hicem_interventions.py --data out/metadata-s14-full \
         --test-data DIR[,DIR...] --configs benchmarks/results/metadata_models-s16-replica.json \
@@ -78,6 +79,11 @@ def _auroc(y, p) -> float:
     return _auc(y, p) if 0 < y.sum() < len(y) else float("nan")
 
 
+def _rises(curve: np.ndarray) -> bool:
+    """Non-decreasing at every step and higher at the end than at the start."""
+    return bool(np.all(np.diff(curve) >= 0) and curve[-1] > curve[0])
+
+
 def table_summary(curves: dict[str, list[list[float]]]) -> dict:
     """Per-seed curves -> their means, per-step standard errors over seeds, and the verdicts.
 
@@ -92,7 +98,8 @@ def table_summary(curves: dict[str, list[list[float]]]) -> dict:
                      "step_se_over_seeds": (steps.std(0, ddof=1) / np.sqrt(len(a))).tolist()
                      if len(a) > 1 else None}
     acc = np.asarray(out["accuracy"]["mean"])
-    out["monotonic"] = bool(np.all(np.diff(acc) >= 0) and acc[-1] > acc[0])
+    out["monotonic"] = _rises(acc)
+    out["auroc_monotonic"] = _rises(np.asarray(out["auroc"]["mean"]))
     out["flat"] = bool(np.all(acc == acc[0]))
     out["flat_seeds"] = int(sum(len(set(c)) == 1 for c in curves["accuracy"]))
     return out
