@@ -82,6 +82,15 @@ Outcome (results/medic_bins-s22-judge-14.json, 475 s): on the seed-14 table the 
 0.745 and MEDIC-5 0.739, gap 0.007 +- 0.003 (binning -0.010, rest 0.016; 1 of 10 seeds over
 0.02). Over the five tables the config was not chosen on, its gap averages 0.013; over all nine
 tests of this builder 0.021 (SD over tests 0.010), the four it was chosen on included.
+
+Session 23 (declared while the table is being built, before any model has seen it): a tenth
+table, `dmrx metadata build --out out/metadata-s23-test-15 --seed 15 --points 0,0,0
+--adapt-runs 0,0,36 --workers 1`, scored with `medic_bins.py ... --test-data
+out/metadata-s23-test-15 --seeds 1-10 --n-bins 5 --workers 2 --tag s23-judge-15`. Its gap is
+reported whatever it is. Decision: #8's MEDIC should_adapt point is called settled only if the
+mean gap over the six tables the config was not chosen on is <= 0.02 and the mean over all ten
+tests (the four it was chosen on included) is <= 0.02 as well; otherwise it stays as
+session 22 left it.
 """
 
 from __future__ import annotations
