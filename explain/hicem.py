@@ -42,7 +42,9 @@ Deviations, and why:
 Also `explain(X)`: per row the predicted concepts and the effect on P(1) of setting each top
 concept to 1 rather than 0 (what an operator's intervention would move);
 `intervention_order(X)`: which concepts to ask an expert about first, most uncertain prediction
-first (`uncertainty_order`, the UCP criterion of Shin et al., ICML 2023); and, optionally
+first (`uncertainty_order`, the UCP criterion of Shin et al., ICML 2023);
+`random_intervention_curve(X, C, y)`: the expected task score after intervening on k random
+concepts (the papers' random policy, exactly: the mean over all k-subsets); and, optionally
 (`int_task_weight`), IntCEM's intervention-aware task loss (Espinosa Zarlenga et al., ICLR
 2024) with uniformly sized random interventions in place of its learned policy.
 """
