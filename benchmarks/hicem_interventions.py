@@ -55,6 +55,19 @@ with each label's training variant as metadata_models chose it on val in the con
 `monotonic` holds on every judged table; the AUROC curve (non-decreasing every step and
 higher with all than with none) is reported per table beside it, as what the truth adds
 without the 0.5 threshold, not as the goal.
+Outcome (results/hicem_interventions-s23-block_error.json, -s23-should_adapt.json; the
+`auroc_monotonic` verdicts below were computed from their recorded mean curves, the runs
+having started one commit before that field): the goal is not met for either label.
+block_error: the mean accuracy curve rises at every step on 5 of the 7 tests (seeds 9, 10, 12,
+13, 14: +0.0010 to +0.0024 with all six concepts against none; worst step +0.00004 to
++0.00039, step SEs over seeds 0.00004-0.00011), is flat on seed 8 (-0.0002) and falls on
+seed 11 (-0.0028, every step) and on val (-0.0010). Rounding the model's own concept
+predictions (own_hard) costs 0.0001-0.0024, and the true values add 0.0015-0.0038 over that,
+except on seed 11, where they cost 0.0031 (its AUROC falls too, 0.9834 -> 0.9823).
+should_adapt: HiCEM predicts (almost) no positive at 0.5 on any table, so its accuracy is flat
+to four decimals on every table (two tests show one seed moving a row or two); the truth shows
+only in the ranking: the AUROC curve rises on 6 of 7 tests, +0.011 to +0.026 with all six
+concepts (seed 14: +0.002, peaking at four), and falls on val (-0.009).
 """
 
 from __future__ import annotations
