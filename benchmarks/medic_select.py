@@ -91,6 +91,12 @@ reported whatever it is. Decision: #8's MEDIC should_adapt point is called settl
 mean gap over the six tables the config was not chosen on is <= 0.02 and the mean over all ten
 tests (the four it was chosen on included) is <= 0.02 as well; otherwise it stays as
 session 22 left it.
+Outcome (results/medic_bins-s23-judge-15.json, 651 s, sharing the cores): not settled. On the
+seed-15 table the trees average 0.745 and MEDIC-5 0.703, gap 0.042 +- 0.004 (binning 0.020,
+rest 0.022; 9 of 10 seeds over 0.02), the largest of any test. Over the six tables the config
+was not chosen on the gap averages 0.018 (<= 0.02), over all ten 0.023 (> 0.02; SD over tests
+0.011). The spread over tables (0.007-0.042) is wider than anything about the configs that a
+choice among them could fix: one table more moved the ten-table mean by 0.002.
 """
 
 from __future__ import annotations
