@@ -95,8 +95,8 @@ Outcome (results/medic_bins-s23-judge-15.json, 651 s, sharing the cores): not se
 seed-15 table the trees average 0.745 and MEDIC-5 0.703, gap 0.042 +- 0.004 (binning 0.020,
 rest 0.022; 9 of 10 seeds over 0.02), the largest of any test. Over the six tables the config
 was not chosen on the gap averages 0.018 (<= 0.02), over all ten 0.023 (> 0.02; SD over tests
-0.011). The spread over tables (0.007-0.042) is wider than anything about the configs that a
-choice among them could fix: one table more moved the ten-table mean by 0.002.
+0.011). The gap's spread over tables of one builder (0.007-0.042) is as wide as the spread
+between the configs the selection compared.
 """
 
 from __future__ import annotations
