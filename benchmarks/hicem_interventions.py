@@ -68,6 +68,10 @@ should_adapt: HiCEM predicts (almost) no positive at 0.5 on any table, so its ac
 to four decimals on every table (two tests show one seed moving a row or two); the truth shows
 only in the ranking: the AUROC curve rises on 6 of 7 tests, +0.011 to +0.026 with all six
 concepts (seed 14: +0.002, peaking at four), and falls on val (-0.009).
+Seed 15, the fresh build (results/hicem_interventions-s23-15-{block_error,should_adapt}.json):
+block_error's accuracy rises at every step (+0.0018; rounding +0.0015, truth +0.0003 over
+it); should_adapt's is flat (0.9333 throughout) while its AUROC rises 0.742 -> 0.772. Over the
+eight judged tests: block_error monotonic on 6, should_adapt on none (flat).
 """
 
 from __future__ import annotations
