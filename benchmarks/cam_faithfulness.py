@@ -120,6 +120,17 @@ bits cost no more than erased ones, most of Score-CAM's error maps are zero (mor
 the slots), and where they cost clearly more (at least 1.5 times), fewer than a quarter are;
 (3) Fusion-CAM's clean margins pooled over seeds 1-4 by inverse-variance weighting: "at least
 as faithful" on clean insertion only if the pooled margin is >= 0.
+Outcome (results/cam_faithfulness-seed4-jsr{-5,0,10}.json; BLER 0.65 / 1.0 / 1.0, clean
+0.035): (1) as on seeds 1-3. Only HiResCAM's error maps find the band at -5 and 0 dB (0.69,
+0.84; the Grad-CAM family 0.29-0.39, Score-CAM 0.05 and 0.34, Fusion-CAM 0.29 and 0.38); at
+10 dB every method's do (0.57-0.92) but only HiResCAM's curves stay far from random. Clean:
+Grad-CAM's and HiResCAM's insertion curves are not far from random. (2) The mechanism holds at
+each power: the band's bits cost 0.7709 nats at -5 dB, the erased grid's 0.7709, and 184 of
+Score-CAM's 200 error maps are zero; at 0 dB 1.66 (2.2 times) and 27 zero maps; at 10 dB 3.12
+and none (the other data REs 0.17 / 0.19 / 0.41). (3) Fusion-CAM's clean insertion margin to
+Score-CAM is -0.00027 +- 0.00011 on seed 4; pooled over seeds 1-4 -0.00013 +- 0.00005 (2.6
+SE): Fusion-CAM is slightly less faithful than Score-CAM on clean insertion, no longer a tie.
+Its pooled deletion margin is +0.00027 +- 0.00005 (better).
 """
 
 from __future__ import annotations
