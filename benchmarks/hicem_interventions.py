@@ -92,8 +92,10 @@ from dmrx.explain.metadata import CONCEPTS, read_table
 K = len(CONCEPTS)
 
 
-def _auroc(y, p) -> float:
-    return _auc(y, p) if 0 < y.sum() < len(y) else float("nan")
+def _accuracy_auroc(y, p) -> tuple[float, float]:
+    """Accuracy at 0.5 (as `HiCEM.predict`) and AUROC (NaN on a one-class table)."""
+    return (float(((p > 0.5) == y).mean()),
+            _auc(y, p) if 0 < y.sum() < len(y) else float("nan"))
 
 
 def _rises(curve: np.ndarray) -> bool:
@@ -159,9 +161,9 @@ def run(data, tests, configs, label: str, seeds: list[int],
         order = [CONCEPTS.index(c) for c in _greedy_order(m, Xv, Cv, yv)]
         for k, (Xk, Ck, yk) in arrays.items():
             c = curves[k]
-            c["accuracy"].append(m.random_intervention_curve(Xk, Ck[:, :K], yk).tolist())
-            c["auroc"].append(m.random_intervention_curve(Xk, Ck[:, :K], yk,
-                                                          metric=_auroc).tolist())
+            truth = m.random_intervention_curve(Xk, Ck[:, :K], yk, metric=_accuracy_auroc)
+            c["accuracy"].append(truth[:, 0].tolist())
+            c["auroc"].append(truth[:, 1].tolist())
             c["greedy_accuracy"].append(_curve_in_order(m, order, Xk, Ck, yk))
             own = (m.predict_concepts(Xk)[:, :K] > 0.5).astype(np.float32)
             c["own_hard_accuracy"].append(m.random_intervention_curve(Xk, own, yk).tolist())

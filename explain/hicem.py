@@ -522,8 +522,9 @@ class HiCEM:
         :param X: [n, features]
         :param C: [n, K] true top-level concept values (sub-concepts are not intervened on)
         :param y: [n] task labels in {0, 1}
-        :param metric: (y, P(1)) -> float; default the accuracy at threshold 0.5
-        :return: [K + 1] float64
+        :param metric: (y, P(1)) -> float, or a tuple of floats to score several metrics on
+            the same 2^K predictions; default the accuracy at threshold 0.5
+        :return: [K + 1] float64 ([K + 1, metrics] for a tuple)
         :raises ValueError: C is not [n, K] in [0, 1], or more than 12 top concepts (4096
             evaluations)"""
         self._check_fitted()
@@ -544,12 +545,12 @@ class HiCEM:
                 return float(((p1 > 0.5) == yy).mean())
         vals = np.zeros((len(X), self.n_concepts), np.float32)
         vals[:, :k_top] = C
-        by_size: list[list[float]] = [[] for _ in range(k_top + 1)]
+        by_size: list[list] = [[] for _ in range(k_top + 1)]
         for subset in range(2 ** k_top):
             mask = np.zeros(self.n_concepts, bool)
             mask[:k_top] = [(subset >> i) & 1 for i in range(k_top)]
             by_size[int(mask.sum())].append(metric(y, self.predict_proba(X, (mask, vals))[:, 1]))
-        return np.array([np.mean(s) for s in by_size])
+        return np.array([np.mean(s, axis=0) for s in by_size])
 
     def predict_proba_from_concepts(self, C) -> np.ndarray:
         """The concept-only classifier: the label head on c a+ + (1 - c) a-, no input row.

@@ -203,6 +203,11 @@ def test_random_intervention_curve_is_the_mean_over_all_orders(cem):
     like = cem.random_intervention_curve(
         Xt, Ct, yt, metric=lambda y, p: float(np.where(y == 1, p, 1 - p).mean()))
     assert like.shape == (4,) and like[-1] > like[0]
+    # several metrics on the same predictions: one column each
+    both = cem.random_intervention_curve(
+        Xt, Ct, yt, metric=lambda y, p: (float(((p > 0.5) == y).mean()),
+                                         float(np.where(y == 1, p, 1 - p).mean())))
+    np.testing.assert_allclose(both, np.stack([curve, like], 1), atol=1e-12)
     with pytest.raises(ValueError, match="top-level concept values"):
         cem.random_intervention_curve(Xt, Ct[:, :2], yt)
     with pytest.raises(ValueError, match="labels"):
