@@ -238,7 +238,7 @@ def error_reference(rx, jammed: Slots, clean: Slots, batch_size: int) -> dict:
     decoder = Decoder(link)
     share, excess, fixed, failed = [], [], 0, 0
     per_bit = {"band": [], "off_band": [], "erased": []}  # NLL per coded bit, per slot
-    gen = torch.Generator().manual_seed(0)
+    bits, gen = link.num_bits_per_symbol, torch.Generator().manual_seed(0)
     with torch.no_grad():
         for start in range(0, len(jammed), batch_size):
             j, c = jammed.batch(start, start + batch_size), clean.batch(start, start + batch_size)
@@ -246,7 +246,6 @@ def error_reference(rx, jammed: Slots, clean: Slots, batch_size: int) -> dict:
             nll = _per_re_log_likelihood(link, llr, j.c).neg()  # [batch, data REs]
             erased = _per_re_log_likelihood(
                 link, rx(removal_noise("thermal", j.y, j.no, gen), j.no), j.c).neg()
-            bits = link.num_bits_per_symbol
             per_bit["band"].append(nll[:, band].mean(1) / bits)
             per_bit["off_band"].append(nll[:, ~band].mean(1) / bits)
             per_bit["erased"].append(erased.mean(1) / bits)
