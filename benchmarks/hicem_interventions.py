@@ -83,10 +83,9 @@ import time
 import numpy as np
 import torch
 from _common import write
-from metadata_models import _auc, _curve_in_order, _greedy_order
+from metadata_models import _auc, _curve_in_order, _greedy_order, check_hicem_overrides
 from metadata_seeds import _fit, add_table_args, check_table_args, load_tables
 
-from dmrx.explain.hicem import HiCEM
 from dmrx.explain.metadata import CONCEPTS, read_table
 
 K = len(CONCEPTS)
@@ -122,27 +121,6 @@ def table_summary(curves: dict[str, list[list[float]]]) -> dict:
     out["flat"] = bool(np.all(acc == acc[0]))
     out["flat_seeds"] = int(sum(len(set(c)) == 1 for c in curves["accuracy"]))
     return out
-
-
-def check_hicem_overrides(text: str) -> dict:
-    """`--hicem-set`: a JSON object of HiCEM arguments (not those hicem_model sets itself),
-    checked by building a HiCEM with them.
-
-    :raises ValueError: naming the offending key or value"""
-    try:
-        overrides = json.loads(text)
-    except ValueError as e:
-        raise ValueError(f"not JSON ({e})") from None
-    if not isinstance(overrides, dict):
-        raise ValueError("a JSON object of HiCEM hyperparameters")
-    taken = sorted({"concepts", "hierarchy", "feature_names", "epochs"} & overrides.keys())
-    if taken:
-        raise ValueError(f"{taken} cannot be set here (hicem_model sets it)")
-    try:
-        HiCEM(CONCEPTS, **overrides)
-    except TypeError as e:
-        raise ValueError(f"not a HiCEM argument ({e})") from None
-    return overrides
 
 
 def run(data, tests, configs, label: str, seeds: list[int],
@@ -188,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     seeds, tests = check_table_args(ap, args, ("hicem",))
     try:
-        overrides = check_hicem_overrides(args.hicem_set)
-    except ValueError as e:
+        overrides = check_hicem_overrides(json.loads(args.hicem_set))
+    except (ValueError, TypeError) as e:
         ap.error(f"--hicem-set {args.hicem_set!r}: {e}")
     if not any(v == "simulate" for v in read_table(args.data / "train.parquet")
                .column("source").to_pylist()):

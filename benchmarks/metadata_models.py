@@ -262,19 +262,35 @@ def medic_model(cfg: dict, epochs: tuple[int, int, int] = MEDIC_EPOCHS) -> MEDIC
                  **({"batch_size": 128, "class_weight": None} | cfg))
 
 
-def check_medic_overrides(overrides, fixed: tuple[str, ...] = ()) -> dict:
-    """MEDIC hyperparameters to set over a chosen config (`medic_bins.py --medic-set`,
-    `medic_select.py --grid`), checked before any fit: a JSON object of MEDIC's arguments with
-    valid values, none of those `medic_model` sets itself or the caller names in `fixed`.
+def _check_overrides(overrides, model: str, builder: str, sets: set[str], build,
+                     fixed: tuple[str, ...] = ()) -> dict:
+    """Hyperparameters to set over a chosen config, checked before any fit: a JSON object of
+    the model's arguments, none of those `builder` sets itself (`sets`) or the caller names in
+    `fixed`, with values `build(overrides)` accepts (it raises on a bad one).
 
     :raises ValueError, TypeError: naming the offending key or value"""
     if not isinstance(overrides, dict):
-        raise ValueError("a JSON object of MEDIC hyperparameters")
-    taken = sorted(({"epochs", "feature_names"} | set(fixed)) & overrides.keys())
+        raise ValueError(f"a JSON object of {model} hyperparameters")
+    taken = sorted((sets | set(fixed)) & overrides.keys())
     if taken:
-        raise ValueError(f"{taken} cannot be set here (medic_model or a flag of its own sets it)")
-    MEDIC(**overrides)._validate()
+        raise ValueError(f"{taken} cannot be set here ({builder} or a flag of its own sets it)")
+    build(overrides)
     return overrides
+
+
+def check_medic_overrides(overrides, fixed: tuple[str, ...] = ()) -> dict:
+    """MEDIC hyperparameters over a chosen config (`medic_bins.py --medic-set`,
+    `medic_select.py --grid`), checked as `_check_overrides` says."""
+    return _check_overrides(overrides, "MEDIC", "medic_model", {"epochs", "feature_names"},
+                            lambda o: MEDIC(**o)._validate(), fixed)
+
+
+def check_hicem_overrides(overrides, fixed: tuple[str, ...] = ()) -> dict:
+    """HiCEM hyperparameters over a chosen config (`hicem_interventions.py --hicem-set`),
+    checked as `_check_overrides` says (HiCEM validates its arguments when built)."""
+    return _check_overrides(overrides, "HiCEM", "hicem_model",
+                            {"concepts", "hierarchy", "feature_names", "epochs"},
+                            lambda o: HiCEM(CONCEPTS, **o), fixed)
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> dict:
