@@ -112,6 +112,10 @@ ARMS = {"bttackler": _BT,
                                 "min_update_ratio": 1e-3},
         "adapted+pl+vu+tp": _BT | {"passive_loss_drop": 0.02, "adapted_rules": True,
                                    "min_update_ratio": 1e-3, "trivial_plateau": True}}
+# and the median stopping rule from half the run (`scenarios.tune.MedianStop`; "median_stop"
+# is the fraction of the epochs before it starts): with dmrx's full rule set, and alone
+ARMS["adapted+pl+vu+tp+ms"] = ARMS["adapted+pl+vu+tp"] | {"median_stop": 0.5}
+ARMS["ms"] = {"diagnosis": False, "median_stop": 0.5}
 GOAL_SAVED = 0.3  # issue 9: at least 30 % less time for an equal best result
 ARM_TEXT = {
     "bttackler": "BTTackler's code rules (EG, VG, DR, SC, HO, NMG) (dmrx tune --rules "
@@ -126,7 +130,20 @@ ARM_TEXT = {
     "adapted+pl+vu+tp": "the same and dmrx's trivial-plateau rule TP: in the first half, the "
                         "update ratio < 1e-3 while the loss is still ln 2 (within 2 standard "
                         "errors) (dmrx tune --trivial-plateau): dmrx tune's default rule set, "
-                        "--rules dmrx"}
+                        "--rules dmrx",
+    "adapted+pl+vu+tp+ms": "the same and the median stopping rule MS from half the run: a "
+                           "trial whose best BMD rate so far is below the median of the "
+                           "finished trials' at the same step (Optuna's MedianPruner, 5 startup "
+                           "trials; dmrx tune --median-stop 10): by accuracy, not health",
+    "ms": "the median stopping rule alone, from half the run, no diagnosis (dmrx tune "
+          "--no-diagnosis --median-stop 10)"}
+
+
+def arm_fields(arm: str | None, args: argparse.Namespace) -> dict:
+    """An arm's TuneConfig fields for this run (None: the search without diagnosis)."""
+    fields = {"diagnosis": arm is not None} | ARMS.get(arm, {})
+    fraction = fields.pop("median_stop", 0.0)
+    return fields | {"median_stop_epoch": round(fraction * (args.steps // args.epoch_steps))}
 
 
 def compare(plain: tuple, diag: tuple, to_best: tuple, args: argparse.Namespace) -> dict:
@@ -203,8 +220,7 @@ def run_seed(seed: int, args: argparse.Namespace, space: SearchSpace, tmp: Path)
     runs = {}
     for arm in (None, *args.arms):
         cfg = TuneConfig(trials=args.trials, steps=args.steps, epoch_steps=args.epoch_steps,
-                         sampler="random", seed=seed, diagnosis=arm is not None, space=space,
-                         **ARMS.get(arm, {}))
+                         sampler="random", seed=seed, space=space, **arm_fields(arm, args))
         load, c0 = os.getloadavg()[0], time.process_time()
         r = tune(cfg, tmp / f"seed{seed}-{arm or 'none'}", progress=False)
         cpu = time.process_time() - c0
@@ -247,9 +263,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         per_seed = [run_seed(s, args, space, Path(tmp)) for s in seeds]
     cfg = TuneConfig(steps=args.steps, epoch_steps=args.epoch_steps)
-    arms = {arm: {"diagnosis_config": vars(TuneConfig(
-        steps=args.steps, epoch_steps=args.epoch_steps, **ARMS[arm]).diagnosis_thresholds())}
-        | summarise([r[arm] for r in per_seed]) for arm in args.arms}
+    arms = {}
+    for arm in args.arms:
+        c = TuneConfig(steps=args.steps, epoch_steps=args.epoch_steps, **arm_fields(arm, args))
+        arms[arm] = {"diagnosis_config": vars(c.diagnosis_thresholds()) if c.diagnosis else None,
+                     "median_stop_epoch": c.median_stop_epoch} \
+            | summarise([r[arm] for r in per_seed])
     write("tune_diagnosis" + (f"-{args.tag}" if args.tag else ""), {
         "benchmark": "tune_diagnosis",
         "setup": {"trials": args.trials, "steps_per_trial": args.steps,

@@ -274,6 +274,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="with a min update ratio, also stop a trial whose update ratio is below "
                    "it in the first half while its loss is still the constant predictor's "
                    "(the LLR = 0 plateau; dmrx's TP rule; dmrx: on)")
+    u.add_argument("--median-stop", type=_nonneg_int, default=0, metavar="EPOCH",
+                   help="from this epoch on, also stop a trial whose best BMD rate so far is "
+                   "below the median of the finished trials' at the same step (the median "
+                   "stopping rule: by accuracy, not health; 0: off)")
     u.add_argument("--seed", type=_nonneg_int, default=0)
     u.add_argument("--out", required=True, help="study directory (resumed if it exists)")
     u.add_argument("--no-progress", action="store_true")
@@ -531,7 +535,8 @@ def _tune(args: argparse.Namespace) -> int:
                      rules=args.rules, passive_loss_drop=args.passive_loss_drop,
                      adapted_rules=args.adapted_rules,
                      min_update_ratio=args.min_update_ratio,
-                     trivial_plateau=args.trivial_plateau)
+                     trivial_plateau=args.trivial_plateau,
+                     median_stop_epoch=args.median_stop)
     result = tune(cfg, args.out, progress=not args.no_progress)
     print(result.table())
     best = result.best
@@ -541,7 +546,8 @@ def _tune(args: argparse.Namespace) -> int:
     changed = any(getattr(cfg, k) != v for k, v in RULES[cfg.rules].items())
     rules = (f"the {cfg.rules} rule set{' with rules changed by hand' if changed else ''}"
              if cfg.diagnosis else "off")
-    print(f"({result.elapsed_s:.1f} s; diagnosis: {rules}) -> {args.out}/tune.json")
+    ms = f"; median stopping from epoch {cfg.median_stop_epoch}" if cfg.median_stop_epoch else ""
+    print(f"({result.elapsed_s:.1f} s; diagnosis: {rules}{ms}) -> {args.out}/tune.json")
     return 0
 
 

@@ -9,6 +9,10 @@ its score is the trial's value (state "stopped", with what was diagnosed), so a 
 its last epochs still counts. A trial whose loss turns NaN has no receiver to score and is
 pruned. The study lives in `out/study.db` (SQLite), so an interrupted search resumes with the
 trials it still lacks; `out/tune.json` summarises it.
+
+`median_stop_epoch` adds the median stopping rule (`MedianStop`), which stops trials by their
+BMD rate against the earlier trials' rather than by their health; a trial it stops is scored
+the same way and its record says "MS: ...".
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,6 +112,10 @@ class TuneConfig:
     :param trivial_plateau: with `min_update_ratio` > 0, also stop a trial on the LLR = 0
         plateau (dmrx's TP rule, see `nn.diagnosis.trivial_plateau`, with the constant
         predictor's loss ln 2); None: the rule set's, off where `min_update_ratio` is set to 0
+    :param median_stop_epoch: from this epoch on, also stop a trial whose best BMD rate so far
+        is below the median of the earlier trials' at the same step (the median stopping rule,
+        `MedianStop`; 0: off). An accuracy-based rule, not a health diagnosis: it ends the slow
+        but healthy trials the diagnosis leaves alone, and works with or without `diagnosis`
     :param sampler: 'tpe' or 'random' (random draws the same configurations whatever is
         pruned, which makes runs with and without diagnosis directly comparable)
 
@@ -131,6 +140,7 @@ class TuneConfig:
     adapted_rules: bool | None = None
     min_update_ratio: float | None = None
     trivial_plateau: bool | None = None
+    median_stop_epoch: int = 0
     sampler: str = "tpe"
     space: SearchSpace = field(default_factory=SearchSpace)
 
@@ -147,6 +157,11 @@ class TuneConfig:
         if self.steps % self.epoch_steps:
             raise ValueError(f"TuneConfig.steps={self.steps} is not allowed: a multiple of "
                              f"epoch_steps={self.epoch_steps}")
+        epochs = self.steps // self.epoch_steps
+        m = self.median_stop_epoch
+        if isinstance(m, bool) or not isinstance(m, int) or not 0 <= m <= epochs:
+            raise ValueError(f"TuneConfig.median_stop_epoch={m!r} is not allowed: an epoch in "
+                             f"0..{epochs} (0: off)")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"TuneConfig.sampler={self.sampler!r} is not allowed: one of "
                              f"{list(SAMPLERS)}")
@@ -196,7 +211,8 @@ class TuneConfig:
         del d["rules"]
         if not self.diagnosis:
             d |= RULES["bttackler"]
-        for name in ("adapted_rules", "min_update_ratio", "trivial_plateau"):
+        for name in ("adapted_rules", "min_update_ratio", "trivial_plateau",
+                     "median_stop_epoch"):
             if not d[name]:
                 del d[name]  # names of studies from before the field stay the same
         text = json.dumps(d, sort_keys=True)
@@ -211,6 +227,49 @@ class TuneConfig:
             snr_db=self.snr_db, steps=self.steps, batch_size=params["batch_size"],
             lr=params["lr"], weight_decay=params["weight_decay"],
             epoch_steps=self.epoch_steps, checkpoint_every=self.steps, seed=self.seed)
+
+
+class MedianStop(optuna.pruners.BasePruner):
+    """The median stopping rule (Golovin et al., "Google Vizier", KDD 2017) as Optuna's
+    `MedianPruner` runs it: from step `from_step` on, once `startup` trials have finished, stop a
+    trial whose best intermediate value so far is worse than the median of the finished trials'
+    values at the same step. Optuna decides; this adds the text of what it saw to `reasons`
+    (trial number -> [text]), as `DiagnosisPruner.diagnoses`, so a stop says why.
+
+    dmrx's stopped trials finish (scored as trained so far), so they count in the median at the
+    steps they reached, as the trials stopped by the diagnosis do.
+    """
+
+    def __init__(self, from_step: int, *, startup: int = 5):
+        self._median = optuna.pruners.MedianPruner(n_startup_trials=startup,
+                                                   n_warmup_steps=from_step)
+        self.reasons: dict[int, list[str]] = {}
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        if not self._median.prune(study, trial):
+            return False
+        step = trial.last_step
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        values = [t.intermediate_values[step] for t in done if step in t.intermediate_values]
+        mine = trial.intermediate_values.values()
+        best = max(mine) if study.direction == optuna.study.StudyDirection.MAXIMIZE \
+            else min(mine)
+        median = statistics.median(values)
+        self.reasons[trial.number] = [
+            f"MS: best value so far {best:.4f} worse than the median {median:.4f} of "
+            f"{len(values)} finished trials at step {step} (median stopping rule)"]
+        return True
+
+
+class AnyPruner(optuna.pruners.BasePruner):
+    """Stops a trial where the first of `pruners` that fires says so (in order: the later ones
+    are not asked once one fires, so what stopped a trial is the first that fired)."""
+
+    def __init__(self, *pruners: optuna.pruners.BasePruner):
+        self.pruners = pruners
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return any(p.prune(study, trial) for p in self.pruners)
 
 
 @dataclass
@@ -263,8 +322,11 @@ def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResu
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pruner = DiagnosisPruner(cfg.diagnosis_thresholds()) if cfg.diagnosis else \
-        optuna.pruners.NopPruner()
+    diagnosis = DiagnosisPruner(cfg.diagnosis_thresholds()) if cfg.diagnosis else None
+    median = (MedianStop(cfg.median_stop_epoch * cfg.epoch_steps) if cfg.median_stop_epoch
+              else None)
+    pruners = [p for p in (diagnosis, median) if p is not None]  # the diagnosis asked first
+    pruner = AnyPruner(*pruners) if pruners else optuna.pruners.NopPruner()
     sampler = (optuna.samplers.RandomSampler(seed=cfg.seed) if cfg.sampler == "random"
                else optuna.samplers.TPESampler(seed=cfg.seed))
     study = optuna.create_study(study_name=cfg.study_name(), direction="maximize",
@@ -274,20 +336,22 @@ def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResu
     def objective(trial: optuna.Trial) -> float:
         t0, c0 = time.perf_counter(), time.process_time()
         tc = cfg.train_config(_sample(trial, cfg.space))
-        monitor = HealthMonitor(cfg.steps) if cfg.diagnosis else None
+        monitor = HealthMonitor(cfg.steps) if diagnosis is not None else None
         if monitor is not None:
-            pruner.watch(trial.number, monitor.history)  # no storage write per epoch
+            diagnosis.watch(trial.number, monitor.history)  # no storage write per epoch
         pruned = False
 
         def on_epoch(step: int, row: dict, rx) -> bool:
             nonlocal pruned
             trial.report(1.0 - row["loss"] / math.log(2.0), step)  # the BMD rate
             trial.set_user_attr("steps", step)
-            if monitor is None:
+            if not pruners:
                 return False
-            monitor.update(step, row, rx)
+            if monitor is not None:
+                monitor.update(step, row, rx)
             pruned = trial.should_prune()
-            if trial.number in pruner.protected and "protected" not in trial.user_attrs:
+            if (diagnosis is not None and trial.number in diagnosis.protected
+                    and "protected" not in trial.user_attrs):
                 trial.set_user_attr("protected", step)  # among the best: VG/DR/SC/NMG skipped
             return pruned
 
@@ -306,8 +370,10 @@ def tune(cfg: TuneConfig, out: str | Path, *, progress: bool = True) -> TuneResu
             if monitor is not None:
                 monitor.detach()
                 trial.set_user_attr(HEALTH_ATTR, [e.as_dict() for e in monitor.history])
-        if pruned:  # stopped by the diagnosis: scored as it is (BTTackler's trials report too)
-            trial.set_user_attr("diagnosis", pruner.diagnoses.get(trial.number, []))
+        if pruned:  # stopped early: scored as it is (BTTackler's trials report too)
+            why = (diagnosis.diagnoses.get(trial.number) if diagnosis is not None else None) \
+                or (median.reasons.get(trial.number) if median is not None else None) or []
+            trial.set_user_attr("diagnosis", why)
             trial.set_user_attr("stopped", True)
         evaluation = dataclasses.replace(tc, batch_size=cfg.eval_batch_size)
         value = evaluate_bmd_rate(result.receiver, evaluation, num_batches=cfg.eval_batches,

@@ -1,12 +1,13 @@
 import json
 import math
 
+import numpy as np
 import optuna
 import pytest
 
 from dmrx.nn.diagnosis import DiagnosisConfig
 from dmrx.scenarios.cli import main
-from dmrx.scenarios.tune import SearchSpace, TuneConfig, tune
+from dmrx.scenarios.tune import MedianStop, SearchSpace, TuneConfig, tune
 
 TINY = dict(scenarios=("awgn",), steps=30, epoch_steps=5, eval_batches=2, eval_batch_size=8,
             sampler="random", seed=2)
@@ -148,3 +149,61 @@ def test_cli_tune_adapted_rules_reach_the_pruner_and_the_record(tmp_path, capsys
     assert (config["rules"], config["passive_loss_drop"], config["adapted_rules"],
             config["min_update_ratio"], config["trivial_plateau"]) == (
                 "dmrx", 0.02, True, 1e-3, False)
+
+
+def _finished(values: dict[int, float]) -> optuna.trial.FrozenTrial:
+    return optuna.trial.create_trial(value=0.0, intermediate_values=values)
+
+
+def test_median_stop_stops_below_the_median_of_finished_trials_from_its_step():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=MedianStop(20, startup=3))
+    for v10, v20 in [(0.1, 0.40), (0.2, 0.50), (0.3, 0.60)]:
+        study.add_trial(_finished({10: v10, 20: v20}))
+    trial = study.ask()
+    trial.report(0.0, 10)  # far below, but before the rule's first step
+    assert not trial.should_prune()
+    trial.report(0.45, 20)  # best so far 0.45 < median 0.50
+    assert trial.should_prune()
+    (why,) = study.pruner.reasons[trial.number]
+    assert why.startswith("MS:") and f"median {np.median([0.4, 0.5, 0.6]):.4f}" in why
+    assert "0.4500" in why and "3 finished trials at step 20" in why
+    # the best value so far counts, not the last one: 0.55 earlier keeps it going at 0.3
+    other = study.ask()
+    other.report(0.55, 10)
+    other.report(0.30, 20)
+    assert not other.should_prune()
+    # fewer finished trials than `startup`: never stops
+    fresh = optuna.create_study(direction="maximize", pruner=MedianStop(0, startup=3))
+    fresh.add_trial(_finished({5: 0.9}))
+    t = fresh.ask()
+    t.report(0.0, 5)
+    assert not t.should_prune()
+
+
+def test_tune_median_stop_without_diagnosis_stops_the_slow_trials_and_says_why(tmp_path,
+                                                                             capsys):
+    space = SearchSpace(lr=(1e-6, 3e-2), width=(8,), blocks=(1,), batch_size=(4,))
+    cfg = TuneConfig(trials=7, space=space, diagnosis=False, median_stop_epoch=1,
+                     **(TINY | {"steps": 10}))
+    result = tune(cfg, tmp_path, progress=False)
+    stopped = [t for t in result.trials if t["state"] == "stopped"]
+    assert stopped, "no trial below the median: the test would check nothing"
+    for i, t in enumerate(result.trials):
+        assert t["protected_from"] is None  # no diagnosis, no protection
+        # recomputed from the record: the median of the trials finished before it, per step
+        for step, _ in t["curve"]:
+            earlier = [dict(u["curve"])[step] for u in result.trials[:i]
+                       if step in dict(u["curve"])]
+            best = max(v for s, v in t["curve"] if s <= step)
+            below = len(earlier) >= 5 and best < np.median(earlier)
+            if t in stopped and step == t["steps"]:
+                assert below and t["diagnosis"][0].startswith("MS:")
+                assert f"median {np.median(earlier):.4f}" in t["diagnosis"][0]
+            else:
+                assert not below
+    assert all(t["steps"] == 10 for t in result.trials if t not in stopped)
+    assert main(["tune", "--scenario", "awgn", "--steps", "10", "--epoch-steps", "5",
+                 "--median-stop", "3", "--out", str(tmp_path / "x")]) == 2
+    assert "TuneConfig.median_stop_epoch=3 is not allowed: an epoch in 0..2" in \
+        capsys.readouterr().err
