@@ -275,12 +275,12 @@ class AnyPruner(optuna.pruners.BasePruner):
 @dataclass
 class TuneResult:
     """:param trials: one dict per trial: number, state ('complete', 'stopped' by the
-        diagnosis and scored as it was, 'pruned' after a NaN), params, value (BMD rate, bit per
-        coded bit; None if pruned), steps trained, seconds (wall) and cpu_s (this process's
-        CPU time) it took, finished_s (when it ended, seconds after the study's first trial
-        started), curve ([step, BMD rate of the epoch's training loss] per epoch), diagnosis
-        (list of texts), protected_from (the step from which the diagnosis protected it as
-        among the best trials, or None)
+        diagnosis or the median rule and scored as it was, 'pruned' after a NaN), params,
+        value (BMD rate, bit per coded bit; None if pruned), steps trained, seconds (wall) and
+        cpu_s (this process's CPU time) it took, finished_s (when it ended, seconds after the
+        study's first trial started), curve ([step, BMD rate of the epoch's training loss] per
+        epoch), diagnosis (list of texts), protected_from (the step from which the diagnosis
+        protected it as among the best trials, or None)
     """
 
     study_name: str
