@@ -7,7 +7,7 @@ import pytest
 
 from dmrx.nn.diagnosis import DiagnosisConfig
 from dmrx.scenarios.cli import main
-from dmrx.scenarios.tune import MedianStop, SearchSpace, TuneConfig, tune
+from dmrx.scenarios.tune import AnyPruner, MedianStop, SearchSpace, TuneConfig, tune
 
 TINY = dict(scenarios=("awgn",), steps=30, epoch_steps=5, eval_batches=2, eval_batch_size=8,
             sampler="random", seed=2)
@@ -207,3 +207,23 @@ def test_tune_median_stop_without_diagnosis_stops_the_slow_trials_and_says_why(t
                  "--median-stop", "3", "--out", str(tmp_path / "x")]) == 2
     assert "TuneConfig.median_stop_epoch=3 is not allowed: an epoch in 0..2" in \
         capsys.readouterr().err
+
+
+class _Says(optuna.pruners.BasePruner):
+    def __init__(self, answer: bool):
+        self.answer, self.asked = answer, 0
+
+    def prune(self, study, trial) -> bool:
+        self.asked += 1
+        return self.answer
+
+
+def test_any_pruner_stops_where_one_fires_and_asks_no_further():
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.report(0.0, 1)
+    frozen = study.trials[0]
+    no, yes, late = _Says(False), _Says(True), _Says(True)
+    assert AnyPruner(no, yes, late).prune(study, frozen)
+    assert (no.asked, yes.asked, late.asked) == (1, 1, 0)  # the stop is the first to fire
+    assert not AnyPruner(no, _Says(False)).prune(study, frozen)
