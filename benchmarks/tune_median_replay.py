@@ -34,12 +34,12 @@ def replay(trials: list[dict], from_step: int, stops: dict[int, int] | None = No
     """Trial number -> the step it stops at (trials in order; `stops`: forced stops)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", pruner=MedianStop(from_step))
-    out = {}
+    out, stops = {}, stops or {}
     for t in sorted(trials, key=lambda t: t["number"]):
-        trial = study.ask()
+        trial, forced = study.ask(), stops.get(t["number"])
         for step, rate in t["curve"]:
             trial.report(rate, step)
-            if (stops or {}).get(t["number"], step + 1) <= step or trial.should_prune():
+            if (forced is not None and step >= forced) or trial.should_prune():
                 out[t["number"]] = step
                 break
         study.tell(trial, t["value"])  # dmrx's stopped trials finish, scored as trained
