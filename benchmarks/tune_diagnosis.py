@@ -3,7 +3,8 @@
 those plus dmrx's passive-loss rule PL at 2 %, both with dmrx's adapted VG / NMG / SC late
 (`--adapted-rules`), and those plus dmrx's VU and then TP rules (the last arm is `dmrx tune`'s
 default rule set, 'dmrx'; each arm sets all its knobs, so it keeps its meaning whatever the
-default is): trials terminated (and what was diagnosed), wall
+default is), and two arms with the median stopping rule (`--median-stop`, an accuracy rule, not
+a diagnosis): after dmrx's rules, and alone: trials terminated (and what was diagnosed), wall
 time saved, best BMD rate found, and time to reach the best BMD rate of the search without
 diagnosis (BTTackler's headline metric), for several sampler seeds.
 
