@@ -99,6 +99,11 @@ ms-seeds44-45` then 46,47 in one process, 48,49 then 50,51 in the other), chunks
 by 03:40 UTC left out and named; pooled with seeds 36-43 (`--tag ms-fresh-all`,
 `ms-alone-fresh-all`) for the mean and SE over all of them. Reported as measured; it does not
 change what the note says about issue 9.
+Outcome: chunks 44-45 and 48-49 finished (03:10 and 03:03 UTC); 46-47 and 50-51 were not run
+(50-51 was stopped a minute in): at that pace they would have ended after 03:40, too late for
+the session. Over the twelve seeds 36-45, 48, 49 `adapted+pl+vu+tp+ms` kept every best and
+saved 33.9 +- 3.0 % of the wall time (16.4-56.4 %; CPU the same), the median rule alone 22.3 +-
+1.5 % (results/tune_diagnosis-pooled-ms-fresh-all.json, -pooled-ms-alone-fresh-all.json).
 """
 
 from __future__ import annotations
