@@ -118,12 +118,18 @@ def _run_local(points: list[SweepPoint], workers: int,
     run_in_pool(run_point, points, workers, lambda _, rows: store_point(rows))
 
 
-def _run_ray(points: list[SweepPoint], workers: int | None, address: str | None,
-             store_point: Callable[[list[dict]], None]) -> None:
+def _import_ray():
+    """Ray, or a clear error before the sweep writes anything."""
     try:
         import ray
     except ImportError:
         raise ValueError("--backend ray needs Ray: pip install 'dmrx[ray]'") from None
+    return ray
+
+
+def _run_ray(points: list[SweepPoint], workers: int | None, address: str | None,
+             store_point: Callable[[list[dict]], None]) -> None:
+    ray = _import_ray()
     started = not ray.is_initialized()
     if started:
         # No address: a local Ray cluster of `workers` CPUs. With an address the cluster
@@ -162,6 +168,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, backend: str = "local",
         raise ValueError("--address is for --backend ray only")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0, got {limit}")
+    if backend == "ray":
+        _import_ray()
     t0 = time.perf_counter()
     workers = workers or os.cpu_count() or 1
     store = ResultsStore(out)

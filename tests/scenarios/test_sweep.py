@@ -111,6 +111,26 @@ def test_results_do_not_depend_on_the_worker_count(tmp_path, reference):
     assert table.num_rows == 18  # 9 points x 2 receivers
 
 
+def test_ray_backend_gives_the_local_table_and_resumes(tmp_path, reference):
+    """The same points on a local Ray cluster: the same rows as the local pool, and a rerun
+    (here by the local pool) finds every point done."""
+    pytest.importorskip("ray")
+    spec_path, table = reference
+    spec = load_spec(spec_path)
+    run = run_sweep(spec, tmp_path / "ray", backend="ray", workers=2, progress=False)
+    assert (run.backend, run.ran, run.skipped) == ("ray", 9, 0)
+    assert _rows(read_results(tmp_path / "ray")) == _rows(table)
+    again = run_sweep(spec, tmp_path / "ray", workers=1, progress=False)
+    assert (again.ran, again.skipped) == (0, 9)
+
+
+def test_ray_backend_without_ray_says_how_to_get_it(tmp_path, reference, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(ValueError, match=r"--backend ray needs Ray: pip install 'dmrx\[ray\]'"):
+        run_sweep(load_spec(reference[0]), tmp_path / "x", backend="ray", progress=False)
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
 def test_a_sigkilled_sweep_resumes_to_the_uninterrupted_table(tmp_path, reference):
     spec_path, table = reference
     out = tmp_path / "out"
