@@ -9,7 +9,8 @@ should-adapt gap was measured as the mean over seeds of single fits. `MEDICEnsem
 similarities, K x n_prototypes of them, each prototype a real training row's part read as a rule
 over its member's bins, so an explanation still lists the prototypes that decided the prediction.
 
-This fits G ensembles of K members (member m of ensemble s trains with seed s K + m), the
+This fits G ensembles of K members (member m of ensemble s trains with seed s K + m; the
+shared table flag --seeds is not used), the
 chosen trees with three seeds, and reports per table: the trees' AUROC, MEDIC's single fits
 (each member alone: the figure of earlier sessions), the ensembles, and the gaps (trees -
 model) of their means.
@@ -35,3 +36,110 @@ AUROC of the trees) is met by the four-member MEDIC if its gap of the ensembles'
 <= 0.02 on the fresh seed-17 table and its mean over all eleven tables is <= 0.02; the single
 fits' gap on seed 17 is reported beside it, whatever it is.
 """
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import write
+from metadata_models import _auc, check_medic_overrides
+from metadata_seeds import BASELINE, _fit_medic_seeds, add_table_args, check_table_args, load_tables
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from dmrx.explain.medic_ensemble import MEDICEnsemble
+
+TREE_SEEDS = (1, 2, 3)
+GOAL = 0.02
+
+
+def run(data: Path, test_data: list[Path], configs: Path, label: str, members: int,
+        ensembles: int, workers: int, medic_set: dict) -> dict:
+    chosen = json.loads(configs.read_text())["labels"][label]["models"]
+    trees_cfg = chosen[BASELINE]["config"]
+    medic_cfg = chosen["medic"]["config"] | medic_set
+    _, tables, X, y, arrays = load_tables(data, test_data, label)
+    Xv, _, yv = arrays["val"]
+    trees = [HistGradientBoostingClassifier(random_state=s, **trees_cfg).fit(X, y)
+             for s in TREE_SEEDS]
+    t0 = time.time()
+    shape = MEDICEnsemble(members)
+    seeds = [s for e in range(ensembles) for s in shape.member_seeds(e)]
+    fits = _fit_medic_seeds(medic_cfg, seeds, X, y, Xv, yv, workers)
+    fit_s = round(time.time() - t0, 1)
+    ens = [MEDICEnsemble.from_members([fits[s] for s in shape.member_seeds(e)])
+           for e in range(ensembles)]
+    out: dict = {"data": str(data), "test_data": [str(d) for d in test_data],
+                 "configs_from": str(configs), "label": label,
+                 "configs": {BASELINE: trees_cfg, "medic": medic_cfg},
+                 "members": members, "ensembles": ensembles, "member_seeds": seeds,
+                 "tree_seeds": list(TREE_SEEDS), "medic_fit_s": fit_s, "tables": {}}
+    for k, (Xk, _, yk) in arrays.items():
+        a_trees = [_auc(yk, t.predict_proba(Xk)[:, 1]) for t in trees]
+        a_single = [_auc(yk, fits[s].predict_proba(Xk)[:, 1]) for s in seeds]
+        a_ens = [_auc(yk, e.predict_proba(Xk)[:, 1]) for e in ens]
+        gap = {n: float(np.mean(a_trees) - np.mean(v))
+               for n, v in (("single", a_single), ("ensemble", a_ens))}
+        se = {n: float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else None
+              for n, v in (("single", a_single), ("ensemble", a_ens))}
+        out["tables"][k] = {"rows": int(len(yk)), "positive_rate": float(yk.mean()),
+                            "auroc_trees": a_trees, "auroc_single": a_single,
+                            "auroc_ensemble": a_ens, "gap": gap, "gap_se_over_fits": se}
+        print(f"{Path(k).name}: trees {np.mean(a_trees):.4f}, single {np.mean(a_single):.4f} "
+              f"(gap {gap['single']:+.4f}), {members}-member {np.mean(a_ens):.4f} "
+              f"(gap {gap['ensemble']:+.4f})", flush=True)
+    tests = [str(d) for d in test_data]
+    out["mean_gap_over_tests"] = {n: float(np.mean([out["tables"][t]["gap"][n] for t in tests]))
+                                  for n in ("single", "ensemble")}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_table_args(ap)
+    ap.add_argument("--members", type=int, default=4, help="K, members per ensemble")
+    ap.add_argument("--ensembles", type=int, default=4,
+                    help="G ensembles (member seeds 0..G K - 1)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="processes fitting the members (same fits for any number)")
+    ap.add_argument("--n-bins", type=int, default=5,
+                    help="MEDIC's bins per continuous feature (5: medic_select.py's choice)")
+    ap.add_argument("--medic-set", default="{}",
+                    help="JSON MEDIC hyperparameters replacing the chosen config's")
+    ap.add_argument("--judge", default=None,
+                    help="the fresh test directory the declared decision is read on")
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args(argv)
+    _, tests = check_table_args(ap, args, (BASELINE, "medic"))
+    if args.members < 1 or args.ensembles < 1 or args.workers < 1 or args.n_bins < 2:
+        ap.error("--members, --ensembles and --workers must be positive integers, --n-bins "
+                 ">= 2")
+    if args.judge is not None and args.judge not in [str(t) for t in tests]:
+        ap.error(f"--judge {args.judge}: not one of --test-data")
+    try:
+        medic_set = check_medic_overrides(json.loads(args.medic_set), ("n_bins",))
+    except (ValueError, TypeError) as e:
+        ap.error(f"--medic-set {args.medic_set!r}: {e}")
+    medic_set["n_bins"] = args.n_bins
+    torch.set_num_threads(1)
+    t0 = time.time()
+    payload = run(args.data, tests, args.configs, args.label, args.members, args.ensembles,
+                  args.workers, medic_set)
+    if args.judge is not None:
+        fresh = payload["tables"][args.judge]["gap"]["ensemble"]
+        overall = payload["mean_gap_over_tests"]["ensemble"]
+        payload["decision"] = {
+            "rule": f"ensemble gap <= {GOAL} on the judge table and its mean over all tests "
+                    f"<= {GOAL}", "judge": args.judge, "judge_gap": fresh,
+            "mean_gap": overall, "met": bool(fresh <= GOAL and overall <= GOAL)}
+    payload["elapsed_s"] = round(time.time() - t0, 1)
+    write("medic_members" + (f"-{args.tag}" if args.tag else ""), payload)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -155,11 +155,14 @@ class PrototypeMatch:
     features: tuple[str, ...]     # features the prototype's part constrains
     conditions: tuple[str, ...]   # the part as a rule, one antecedent per (feature, bin)
     matched: tuple[str, ...]      # those antecedents the explained row satisfies too
+    member: int | None = None     # in a `MEDICEnsemble`: the member the prototype belongs to
 
     def __str__(self) -> str:
         rule = " AND ".join(self.conditions) or "(empty part)"
         shared = ", ".join(self.matched) or "none"
-        return (f"resembles prototype {self.prototype} (training row {self.train_row}, label "
+        name = (f"{self.prototype}" if self.member is None
+                else f"{self.member}.{self.prototype} (member {self.member})")
+        return (f"resembles prototype {name} (training row {self.train_row}, label "
                 f"{self.row_label}, votes for class {self.votes_for}) with similarity "
                 f"{self.similarity:.3f} (evidence {self.evidence:+.3f}) on features "
                 f"{{{', '.join(self.features)}}}: {rule}; shared conditions: {shared}")
@@ -175,10 +178,19 @@ class MedicExplanation:
     matches: tuple[PrototypeMatch, ...]  # nearest prototypes first
 
     def __str__(self) -> str:
-        lines = [f"prediction {self.prediction} (P(1) = {self.probability:.3f})",
-                 "  this row: " + " AND ".join(self.conditions)]
+        lines = [f"prediction {self.prediction} (P(1) = {self.probability:.3f})"]
+        if self.conditions:  # a MEDICEnsemble's members bin differently: none of their own
+            lines.append("  this row: " + " AND ".join(self.conditions))
         lines += [f"  {i + 1}. this row {m}" for i, m in enumerate(self.matches)]
         return "\n".join(lines)
+
+
+def pick_matches(cands: Sequence[PrototypeMatch], top_k: int, rank_by: str
+                 ) -> list[PrototypeMatch]:
+    """The `top_k` prototypes of `cands`: nearest first ("similarity") or largest evidence
+    first ("evidence"); ties keep their order."""
+    key = ((lambda m: -m.similarity) if rank_by == "similarity" else (lambda m: -m.evidence))
+    return sorted(cands, key=key)[:top_k]
 
 
 class MEDIC:
@@ -411,10 +423,7 @@ class MEDIC:
 
     def predict_proba(self, X) -> np.ndarray:
         """:param X: [n, features]; :return: [n, 2] float class probabilities"""
-        self._check_fitted()
-        X = check_X(X, self.n_features_in_)
-        with torch.no_grad():
-            return torch.softmax(self.net_(*self._encode(X)), -1).numpy()
+        return torch.softmax(torch.from_numpy(self.logits(X)), -1).numpy()
 
     def predict(self, X) -> np.ndarray:
         """:return: [n] int64"""
@@ -496,16 +505,44 @@ class MEDIC:
             w_other,k) * similarity_k, so the prototypes that decided the prediction come first
         :return: n explanations; `str()` of each reads as a short report
         """
+        X = self._explain_rows(X, rank_by)
+        proba = torch.softmax(torch.from_numpy(self.logits(X)), -1)[:, 1].numpy()
+        pred = (proba > 0.5).astype(np.int64)
+        ante = self._antecedents()
+        out = []
+        for i, (own, cands) in enumerate(self.candidates(X, pred)):
+            out.append(MedicExplanation(
+                prediction=int(pred[i]), probability=float(proba[i]),
+                conditions=tuple(ante[e] for e in sorted(own)),
+                matches=tuple(pick_matches(cands, top_k, rank_by))))
+        return out
+
+    def _explain_rows(self, X, rank_by: str) -> np.ndarray:
+        """`explain`'s checks: :return: X as [n, features] float32"""
         self._check_fitted()
         if rank_by not in ("similarity", "evidence"):
             raise ValueError(f"rank_by={rank_by!r} is not allowed: 'similarity' or 'evidence'")
         a = np.asarray(X, dtype=np.float32)
-        X = check_X(a[None] if a.ndim == 1 else a, self.n_features_in_)
+        return check_X(a[None] if a.ndim == 1 else a, self.n_features_in_)
+
+    def logits(self, X) -> np.ndarray:
+        """:param X: [n, features]; :return: [n, 2] float32 class logits"""
+        self._check_fitted()
+        X = check_X(X, self.n_features_in_)
+        with torch.no_grad():
+            return self.net_(*self._encode(X)).numpy()
+
+    def candidates(self, X: np.ndarray, pred: np.ndarray, scale: float = 1.0,
+                   member: int | None = None) -> list[tuple[set[int], list[PrototypeMatch]]]:
+        """Every prototype as evidence for each row's prediction `pred` (the row's own hard
+        entries and one `PrototypeMatch` per prototype, evidence times `scale`).
+
+        :param X: [n, features] checked; :param pred: [n] the predicted class of each row
+        """
         xc, xk = self._encode(X)
         net = self.net_
         with torch.no_grad():
             dist = net.distances(xc, xk)[0].numpy()  # [n, K]
-            proba = torch.softmax(net.head(torch.from_numpy(dist)), -1)[:, 1].numpy()
             z = net.binned(xc, xk).numpy()  # hard: the row's own conditions
         w = net.head.weight.detach().numpy()  # [2, K]
         ante = self._antecedents()
@@ -514,24 +551,20 @@ class MEDIC:
         out = []
         for i in range(len(X)):
             own = set(np.flatnonzero(z[i] > 0.5).tolist())
-            pred = int(proba[i] > 0.5)
-            evidence = (w[pred] - w[1 - pred]) * (dist[i] - 1.0)  # [K]
-            key = dist[i] if rank_by == "similarity" else -evidence
+            p = int(pred[i])
+            evidence = scale * (w[p] - w[1 - p]) * (dist[i] - 1.0)  # [K]
             matches = []
-            for k in np.argsort(key, kind="stable")[:top_k]:
-                r = rules[k]
+            for k, r in enumerate(rules):
                 feats = dict.fromkeys(self.feature_names_[entries[e][0]] for e in r)
                 matches.append(PrototypeMatch(
-                    prototype=int(k), train_row=int(self.prototype_rows_[k]),
+                    prototype=k, train_row=int(self.prototype_rows_[k]),
                     patch=int(self.prototype_patches_[k]),
                     row_label=int(self.prototype_y_[k]), votes_for=int(np.argmin(w[:, k])),
                     similarity=float(1.0 - dist[i, k]), evidence=float(evidence[k]),
                     features=tuple(feats),
                     conditions=tuple(ante[e] for e in r),
-                    matched=tuple(ante[e] for e in r if e in own)))
-            out.append(MedicExplanation(
-                prediction=pred, probability=float(proba[i]),
-                conditions=tuple(ante[e] for e in sorted(own)), matches=tuple(matches)))
+                    matched=tuple(ante[e] for e in r if e in own), member=member))
+            out.append((own, matches))
         return out
 
     # --- persistence -------------------------------------------------------------------------

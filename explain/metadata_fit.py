@@ -3,10 +3,11 @@
 Kinds (`MODELS`): 'logreg' (standardised logistic regression, `LogisticModel`: saved as JSON,
 explains a row by each feature's contribution to the logit), 'gbt' (scikit-learn's
 histogram gradient-boosted trees: a baseline, not saved — scikit-learn has no format for it
-but pickle, and it refits from the table in seconds), 'medic' (`dmrx.explain.medic.MEDIC`)
-and 'hicem' (`dmrx.explain.hicem.HiCEM`), both saved as safetensors + JSON by their own
-`save`/`load`. Every model has the scikit-learn interface `fit` / `predict_proba`; `explain_rows`
-gives each row's reasons in whatever form the model offers.
+but pickle, and it refits from the table in seconds), 'medic' (`dmrx.explain.medic.MEDIC`;
+with members=K > 1 a `dmrx.explain.medic_ensemble.MEDICEnsemble` of K, saved as kind
+'medic-ensemble') and 'hicem' (`dmrx.explain.hicem.HiCEM`), saved as safetensors + JSON by
+their own `save`/`load`. Every model has the scikit-learn interface `fit` /
+`predict_proba`; `explain_rows` gives each row's reasons in whatever form the model offers.
 """
 
 from __future__ import annotations
@@ -96,14 +97,18 @@ def make_model(kind: str, seed: int = 0, **params):
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         return HistGradientBoostingClassifier(random_state=seed, **params)
+    if kind == "medic" and params.get("members", 1) != 1:
+        return _torch_model_class("medic-ensemble")(**params)
     if kind in ("medic", "hicem"):
-        cls = _torch_model_class(kind)
-        return cls(**params)
+        if kind == "medic":
+            params.pop("members", None)  # members=1: one MEDIC
+        return _torch_model_class(kind)(**params)
     raise ValueError(f"unknown metadata model {kind!r}: one of {MODELS}")
 
 
 def _torch_model_class(kind: str):
     module, name = {"medic": ("dmrx.explain.medic", "MEDIC"),
+                    "medic-ensemble": ("dmrx.explain.medic_ensemble", "MEDICEnsemble"),
                     "hicem": ("dmrx.explain.hicem", "HiCEM")}[kind]
     try:
         import importlib
@@ -159,7 +164,7 @@ def load_model(path: str | Path):
     kind = info.get("kind")
     if kind == "logreg":
         return LogisticModel.load(path), info
-    if kind in ("medic", "hicem"):
+    if kind in ("medic", "medic-ensemble", "hicem"):
         return _torch_model_class(kind).load(path), info
     raise ValueError(f"{str(path)!r}: unknown model kind {kind!r}")
 
