@@ -38,6 +38,10 @@ def test_build_with_empty_splits_reports_them_without_a_warning(tmp_path, capsys
     (["metadata", "build", "--out", "x", "--points", "1,2"], "three counts"),
     (["metadata", "explain", "--model", "/nonexistent", "--table", "t.parquet"],
      "not a saved metadata model"),
+    (["metadata", "train", "--data", "d", "--model", "logreg", "--members", "2"],
+     "--members is for --model medic"),
+    (["metadata", "train", "--data", "d", "--model", "medic", "--members", "0"],
+     "--members 0: a positive integer"),
 ])
 def test_bad_input_is_a_clear_error(argv, message, capsys):
     assert main(argv) == 2
@@ -105,3 +109,17 @@ def test_train_then_explain_through_the_cli(ref_link, tmp_path, capsys):
     # should_adapt is never measured in these tables
     assert main(["metadata", "train", "--data", str(tmp_path), "--label", "should_adapt"]) == 2
     assert "no row with 'should_adapt' measured" in capsys.readouterr().err
+
+
+def test_a_medic_of_two_members_trains_saves_and_explains(ref_link, tmp_path, capsys):
+    _synthetic_tables(ref_link, tmp_path)
+    assert main(["metadata", "train", "--data", str(tmp_path), "--model", "medic",
+                 "--members", "2", "--label", "block_error", "--out", str(tmp_path / "m")]) == 0
+    assert "AUC" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "m").iterdir()} >= {"member-0", "member-1",
+                                                            "metadata.json"}
+    assert main(["metadata", "explain", "--model", str(tmp_path / "m"), "--table",
+                 str(tmp_path / "test.parquet"), "--rows", "0:2", "--top-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("medic-ensemble predicting block_error")
+    assert "(member 0)" in out or "(member 1)" in out
