@@ -8,7 +8,8 @@ On the per-slot metadata dataset (`dmrx.explain.metadata`, --data, built with it
   `--tune`, Optuna searches) scored by validation AUROC only; every model is trained on
   train with the same seed. All four minimise an unweighted loss (MEDIC's paper default
   `class_weight="balanced"` shifts its threshold; it is set to None here so accuracies
-  compare).
+  compare). `--medic-members K` adds `medic_x<K>`: the chosen MEDIC config as a MEDIC of K
+  members, logits averaged (`dmrx.explain.medic_ensemble`; why: `medic_members.py`).
 - Uncertainty: rows of one simulated point or adaptation segment are strongly correlated, so
   standard errors come from a cluster bootstrap that resamples whole (run, scenario, SNR,
   jammer) groups of the test table.
@@ -169,6 +170,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dmrx.explain.hicem import ConceptSplit, HiCEM
 from dmrx.explain.medic import MEDIC
+from dmrx.explain.medic_ensemble import MEDICEnsemble
 from dmrx.explain.metadata import CONCEPTS, FEATURES, LABELS, read_table, to_arrays
 
 # jammers confined to part of the band vs those covering every subcarrier (robust/jammers.py)
@@ -255,11 +257,14 @@ def hicem_concepts(tables: dict, label: str, split: ConceptSplit) -> np.ndarray:
     return np.hstack([_arrays(tables["train"], label)[1], split.sub_labels[keep]])
 
 
-def medic_model(cfg: dict, epochs: tuple[int, int, int] = MEDIC_EPOCHS) -> MEDIC:
+def medic_model(cfg: dict, epochs: tuple[int, int, int] = MEDIC_EPOCHS, members: int = 1
+                ) -> MEDIC | MEDICEnsemble:
     """MEDIC as this benchmark trains it: unweighted loss, batch 128 unless `cfg` (a grid
-    point or MEDIC_SPACE's search, or `metadata_seeds.py --medic-class-weight`) sets them."""
-    return MEDIC(epochs=epochs, feature_names=FEATURES,
-                 **({"batch_size": 128, "class_weight": None} | cfg))
+    point or MEDIC_SPACE's search, or `metadata_seeds.py --medic-class-weight`) sets them;
+    with members > 1 a `MEDICEnsemble` of that many such MEDICs."""
+    kw = dict(epochs=epochs, feature_names=FEATURES,
+              **({"batch_size": 128, "class_weight": None} | cfg))
+    return MEDIC(**kw) if members == 1 else MEDICEnsemble(members, **kw)
 
 
 def _check_overrides(overrides, model: str, builder: str, sets: set[str], build,
@@ -511,7 +516,7 @@ def _fit_hicem(m, X, C, y, Xv, Cv, yv, seed):
 
 def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune: int = 0,
         tune_labels: tuple[str, ...] = (), tune_hicem: bool = False,
-        labels: tuple[str, ...] = LABELS) -> dict:
+        labels: tuple[str, ...] = LABELS, medic_members: int = 1) -> dict:
     torch.manual_seed(seed)
     tables = _load(data, seed, test_data)
     meta = data / "dataset.json"  # the builder's arguments: which version of the data
@@ -574,6 +579,11 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
                 make_gbt, fit_plain, d)
             models["medic"] = _select(
                 "medic", [{"n_bins": b} for b in (3, 5)], make_medic, fit_medic, d)
+        if medic_members > 1:  # the chosen config, as a MEDIC of several members
+            members_cfg = models["medic"][1]
+            models[f"medic_x{medic_members}"] = (fit_medic(
+                medic_model(members_cfg, medic_epochs, medic_members), X, C, y, Xv, Cv, yv),
+                members_cfg | {"members": medic_members}, [])
         # HiCEM with the discovered sub-concepts of 'jammed' (pseudo-labels on train only)
         hier = split.hierarchy
         Cs = hicem_concepts(tables, label, split)
@@ -593,14 +603,15 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
             res["models"][name] = {"config": cfg, "test": _scores(yt, m.predict_proba(Xt)[:, 1]),
                                    "tried": tried}
         gbt = res["models"]["gradient_boosted_trees"]["test"]["auroc"]
+        compared = ("medic", "hicem", *(n for n in models if n.startswith("medic_x")))
         res["auroc_gap_to_gbt"] = {n: float(gbt - res["models"][n]["test"]["auroc"])
-                                   for n in ("medic", "hicem")}
+                                   for n in compared}
         groups = _groups(tables["test"], label)
         p = {n: m.predict_proba(Xt)[:, 1] for n, (m, _, _) in models.items()}
         res["auroc_gap_to_gbt_bootstrap"] = {
             n: _cluster_bootstrap(lambda i, n=n, yt=yt, p=p: _auc(
                 yt[i], p["gradient_boosted_trees"][i]) - _auc(yt[i], p[n][i]), groups, seed)
-            for n in ("medic", "hicem", "logistic_regression")}
+            for n in (*compared, "logistic_regression")}
 
         medic: MEDIC = models["medic"][0]
         rules = medic.prototype_rules()
@@ -698,6 +709,8 @@ def run(data: Path, seed: int, quick: bool, test_data: Path | None = None, tune:
     out["goals"] = {
         label: {"medic_within_0.02_auroc_of_gbt": r["auroc_gap_to_gbt"]["medic"]
                 <= GOAL_AUROC_GAP,
+                **{f"{n}_within_0.02_auroc_of_gbt": g <= GOAL_AUROC_GAP
+                   for n, g in r["auroc_gap_to_gbt"].items() if n.startswith("medic_x")},
                 "hicem_within_0.02_auroc_of_gbt": r["auroc_gap_to_gbt"]["hicem"]
                 <= GOAL_AUROC_GAP,
                 "interventions_monotonic_on_test": r["hicem_intervention_policies"][
@@ -728,6 +741,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--labels", default=",".join(LABELS),
                     help=f"comma-separated labels to measure (of {', '.join(LABELS)}; "
                     "should_adapt needs a build with adaptation runs)")
+    ap.add_argument("--medic-members", type=int, default=1,
+                    help="also score the chosen MEDIC config as a MEDIC of this many members "
+                    "(logits averaged, `medic_x<K>`; see medic_members.py)")
     args = ap.parse_args(argv)
     tune_labels = tuple(x for x in args.tune_labels.split(",") if x)
     labels = tuple(x for x in args.labels.split(",") if x)
@@ -739,10 +755,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--labels: at least one label")
     if args.tune < 0:
         ap.error(f"--tune {args.tune}: a count >= 0")
+    if args.medic_members < 1:
+        ap.error(f"--medic-members {args.medic_members}: a positive integer")
     torch.set_num_threads(1)
     t0 = time.time()
     payload = run(args.data, args.seed, args.quick, args.test_data, args.tune, tune_labels,
-                  args.tune_hicem, labels)
+                  args.tune_hicem, labels, args.medic_members)
     payload["elapsed_s"] = round(time.time() - t0, 1)
     write("metadata_models" + ("-quick" if args.quick else "")
           + (f"-{args.tag}" if args.tag else ""), payload)
