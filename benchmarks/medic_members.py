@@ -27,9 +27,9 @@ with seeds 1-16 on the ten test tables sessions 14-23 built (seeds 4, 5, 8, 9, 1
 the 16-fit average -0.012. Choosing one fit of several by val loss or val AUROC gains only
 0.002-0.005, by training loss it loses. So the gap is variance, not what a prototype layer on
 five bins can represent. K = 4 is fixed here (40 prototypes in all). Judged run: one table
-never scored by any model, built this session before this declaration was written
-(`dmrx metadata build --out out/metadata-s25-test-17 --seed 17 --points 0,0,0 --adapt-runs
-0,0,36 --workers 2`), with the ten earlier tests beside it:
+never scored by any model, whose build was started this session before this declaration
+was written (`dmrx metadata build --out out/metadata-s25-test-17 --seed 17 --points 0,0,0
+--adapt-runs 0,0,36 --workers 2`), with the ten earlier tests beside it:
 `--test-data out/metadata-s14-test,...,out/metadata-s23-test-15,out/metadata-s25-test-17
 --members 4 --ensembles 4 --workers 2 --tag s25`. Decision: #8's MEDIC point (within 0.02
 AUROC of the trees) is met by the four-member MEDIC if its gap of the ensembles' mean is
