@@ -72,6 +72,14 @@ Seed 15, the fresh build (results/hicem_interventions-s23-15-{block_error,should
 block_error's accuracy rises at every step (+0.0018; rounding +0.0015, truth +0.0003 over
 it); should_adapt's is flat (0.9333 throughout) while its AUROC rises 0.742 -> 0.772. Over the
 eight judged tests: block_error monotonic on 6, should_adapt on none (flat).
+
+Session 26 (declared before running): a ninth judged table, the seed-17 build of session 25
+(out/metadata-s25-test-17; scored there for should_adapt AUROC by MEDIC and the trees, never
+for interventions), with the seed-15 run's arguments: `--test-data out/metadata-s25-test-17`
+and `--label block_error --hicem-set '{"p_int": 0.5}' --tag s26-17-block_error`, then
+`--label should_adapt --tag s26-17-should_adapt`, one process (1 thread). Judged as in session
+23: `monotonic` on the table, per label; the count over the nine tests is reported whatever it
+is.
 """
 
 from __future__ import annotations
