@@ -103,3 +103,22 @@ class PerREReceiver(nn.Module):
 @pytest.fixture
 def per_re_rx(ref_link):
     return PerREReceiver(ref_link)
+
+
+def _medic_task(n: int, seed: int, n_features: int = 5):
+    """A small synthetic table for MEDIC: y depends on x0 and the binary last column only;
+    the columns between are noise. -> (X [n, n_features] float32, y [n] int64)"""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features)).astype(np.float32)
+    X[:, -1] = rng.integers(0, 2, n)
+    y = ((X[:, 0] > 0.5) | ((X[:, -1] == 1) & (X[:, 0] > -0.7))).astype(np.int64)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def medic_task():
+    """`_medic_task(n, seed, n_features=5)`, shared by the MEDIC tests (the suite imports test
+    modules in importlib mode, so they cannot import a helper from one another)."""
+    return _medic_task

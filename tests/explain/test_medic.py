@@ -11,19 +11,10 @@ from dmrx.explain.medic import EPS, MEDIC
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _task(n: int, seed: int):
-    """y depends on x0 and the binary x4 only; x1..x3 are noise."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 5)).astype(np.float32)
-    X[:, 4] = rng.integers(0, 2, n)
-    y = ((X[:, 0] > 0.5) | ((X[:, 4] == 1) & (X[:, 0] > -0.7))).astype(np.int64)
-    return X, y
-
-
 @pytest.fixture(scope="module")
-def fitted():
-    X, y = _task(1200, 0)
-    Xv, yv = _task(300, 1)
+def fitted(medic_task):
+    X, y = medic_task(1200, 0)
+    Xv, yv = medic_task(300, 1)
     m = MEDIC(n_bins=3, n_prototypes=16, epochs=(15, 8, 15), l1=0.1, batch_size=64,
               feature_names=["snr", "n1", "n2", "n3", "jammed"])
     return m.fit(X, y, Xv, yv, seed=3), X, y
@@ -55,11 +46,11 @@ def test_prototypes_are_hard_parts_of_training_rows(fitted):
     assert best.similarity == pytest.approx(1.0, abs=1e-5)
 
 
-def test_medic_learns_a_separable_task_and_names_its_features(fitted):
+def test_medic_learns_a_separable_task_and_names_its_features(fitted, medic_task):
     from sklearn.metrics import roc_auc_score
 
     m, _, _ = fitted
-    Xt, yt = _task(600, 2)
+    Xt, yt = medic_task(600, 2)
     p = m.predict_proba(Xt)
     assert p.shape == (600, 2) and np.allclose(p.sum(1), 1, atol=1e-5)
     assert roc_auc_score(yt, p[:, 1]) > 0.85
@@ -71,11 +62,11 @@ def test_medic_learns_a_separable_task_and_names_its_features(fitted):
     assert "prototype" in text and "training row" in text and "similarity" in text
 
 
-def test_bin_codes_fall_in_the_bin_edges_the_rules_print(fitted):
+def test_bin_codes_fall_in_the_bin_edges_the_rules_print(fitted, medic_task):
     """Each row's code is the bin whose edges (in the feature's own units) hold its value, and
     the conditions an explanation lists for the row are exactly its codes' antecedents."""
     m, _, _ = fitted
-    Xt, _ = _task(200, 6)
+    Xt, _ = medic_task(200, 6)
     codes = m.bin_codes(Xt)
     assert codes.shape == Xt.shape and codes.dtype == np.int64
     edges = m.bin_edges()
@@ -93,9 +84,9 @@ def test_bin_codes_fall_in_the_bin_edges_the_rules_print(fitted):
         assert list(expl.conditions) == want
 
 
-def test_save_load_gives_identical_predictions_and_explanations(fitted, tmp_path):
+def test_save_load_gives_identical_predictions_and_explanations(fitted, tmp_path, medic_task):
     m, _, _ = fitted
-    Xt, _ = _task(100, 4)
+    Xt, _ = medic_task(100, 4)
     m.save(tmp_path / "medic")
     assert sorted(p.name for p in (tmp_path / "medic").iterdir()) == ["config.json",
                                                                        "model.safetensors"]
@@ -104,8 +95,8 @@ def test_save_load_gives_identical_predictions_and_explanations(fitted, tmp_path
     assert [str(e) for e in m.explain(Xt[:5])] == [str(e) for e in m2.explain(Xt[:5])]
 
 
-def test_same_seed_same_model():
-    X, y = _task(300, 5)
+def test_same_seed_same_model(medic_task):
+    X, y = medic_task(300, 5)
     kw = dict(n_prototypes=4, epochs=(3, 2, 2))
     a = MEDIC(**kw).fit(X, y, seed=1).predict_proba(X)
     b = MEDIC(**kw).fit(X, y, seed=1).predict_proba(X)

@@ -15,27 +15,18 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 KW = dict(n_bins=3, n_prototypes=6, epochs=(6, 4, 6), l1=0.1, batch_size=64)
 
 
-def _task(n: int, seed: int):
-    """y depends on x0 and the binary x3 only; x1, x2 are noise."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, 4)).astype(np.float32)
-    X[:, 3] = rng.integers(0, 2, n)
-    y = ((X[:, 0] > 0.5) | ((X[:, 3] == 1) & (X[:, 0] > -0.7))).astype(np.int64)
-    return X, y
-
-
 @pytest.fixture(scope="module")
-def fitted():
-    X, y = _task(600, 0)
-    Xv, yv = _task(200, 1)
+def fitted(medic_task):
+    X, y = medic_task(600, 0, 4)
+    Xv, yv = medic_task(200, 1, 4)
     ens = MEDICEnsemble(3, feature_names=["snr", "n1", "n2", "jammed"], **KW)
     return ens.fit(X, y, Xv, yv, seed=2), X, y, Xv, yv
 
 
-def test_members_are_the_medics_of_their_seeds_and_logits_average(fitted):
+def test_members_are_the_medics_of_their_seeds_and_logits_average(fitted, medic_task):
     ens, X, y, Xv, yv = fitted
     assert ens.member_seeds(2) == [6, 7, 8]  # ensembles 0, 1, 2, ... share no member
-    Xt, _ = _task(50, 3)
+    Xt, _ = medic_task(50, 3, 4)
     alone = [MEDIC(feature_names=["snr", "n1", "n2", "jammed"], **KW).fit(X, y, Xv, yv, seed=s)
              for s in (6, 7, 8)]
     for a, m in zip(alone, ens.members_, strict=True):
@@ -48,15 +39,15 @@ def test_members_are_the_medics_of_their_seeds_and_logits_average(fitted):
     # the task is learnable: the ensemble ranks held-out rows well
     from sklearn.metrics import roc_auc_score
 
-    Xh, yh = _task(400, 4)
+    Xh, yh = medic_task(400, 4, 4)
     assert roc_auc_score(yh, ens.predict_proba(Xh)[:, 1]) > 0.9
 
 
-def test_evidence_of_all_prototypes_adds_up_to_the_logit_margin(fitted):
+def test_evidence_of_all_prototypes_adds_up_to_the_logit_margin(fitted, medic_task):
     """As in one MEDIC, each prototype's evidence is its share of the logit margin of the
     predicted class over a row that is far (similarity 0) from every prototype."""
     ens, _, _, _, _ = fitted
-    Xt, _ = _task(8, 5)
+    Xt, _ = medic_task(8, 5, 4)
     n_all = 3 * KW["n_prototypes"]
     for x, e in zip(Xt, ens.explain(Xt, top_k=n_all), strict=True):
         assert len(e.matches) == n_all and {m.member for m in e.matches} == {0, 1, 2}
@@ -76,9 +67,9 @@ def test_evidence_of_all_prototypes_adds_up_to_the_logit_margin(fitted):
                for e in top for a, b in zip(e.matches, e.matches[1:], strict=False))
 
 
-def test_save_load_and_metadata_fit_round_trip(fitted, tmp_path):
+def test_save_load_and_metadata_fit_round_trip(fitted, tmp_path, medic_task):
     ens, X, y, _, _ = fitted
-    Xt, _ = _task(30, 6)
+    Xt, _ = medic_task(30, 6, 4)
     ens.save(tmp_path / "ens")
     assert sorted(p.name for p in (tmp_path / "ens").iterdir()) == [
         "config.json", "member-0", "member-1", "member-2"]
