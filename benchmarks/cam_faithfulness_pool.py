@@ -1,0 +1,158 @@
+"""Issue 7's goals over every seed `cam_faithfulness.py` has run, pooled: one place that says
+where each goal stands, computed from the recorded per-seed results (nothing is rerun).
+
+Each result file holds one seed's clean condition and its jammed condition at one jammer power
+(a multi-power run writes one file per power with the same clean condition). The runs are
+grouped by the removal their curves used (the goals are judged on the grid-power removal,
+'matched'; `--removal local` pools session 8's reading instead), then:
+
+- clean, once per seed (a seed's files must agree on it, else the script stops); jammed, per
+  jammer power, over the seeds run at that power;
+- per method, its deletion and insertion AUC margins to the random-map baseline, and Fusion-CAM's
+  margins to Grad-CAM and to Score-CAM (positive: Fusion-CAM more faithful), pooled over the
+  seeds by inverse-variance weighting of each seed's paired-bootstrap margin, with the pooled
+  standard error and how many seeds meet the goal alone;
+- "far from random" pooled as each seed judges it (better than random by more than 3 SE), on
+  the pooled margin and SE; Fusion-CAM "at least as faithful" if its pooled margin to the best of
+  Grad-CAM and Score-CAM (best by pooled AUC) is >= 0 on both curves, and a tie if within 2 SE;
+- the error-event maps' mass share on the jammed band per power: the mean over seeds of each
+  seed's mean share (and the seeds' spread), and how many seeds' maps pass 0.5.
+
+    python benchmarks/cam_faithfulness_pool.py [--removal matched] [--tag T]
+        [FILE ...]   (default: every benchmarks/results/cam_faithfulness*.json)
+        (writes cam_faithfulness_pool[-T].json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from _common import RESULTS, write
+
+METHODS = ("grad-cam", "grad-cam++", "hirescam", "score-cam", "fusion-cam")
+REMOVAL_TEXT = {"matched": "noise of the grid's", "local": "noise of the mean po"}
+
+
+def inverse_variance(values: list[float], ses: list[float]) -> dict:
+    """Pooled estimate of one quantity measured independently on several seeds."""
+    w = [1.0 / max(s, 1e-12) ** 2 for s in ses]
+    mean = sum(wi * v for wi, v in zip(w, values, strict=True)) / sum(w)
+    return {"margin": mean, "se": 1.0 / math.sqrt(sum(w)), "per_seed": values}
+
+
+def pool_condition(conds: dict[int, dict]) -> dict:
+    """One condition (clean, or jammed at one power) over seeds {seed: results[condition]}."""
+    out: dict = {"seeds": sorted(conds), "vs_random": {}, "fusion_vs": {}}
+    for m in METHODS:
+        seeds = [s for s in sorted(conds) if m in conds[s]["vs_random"]]
+        rows = [conds[s]["vs_random"][m] for s in seeds]
+        dl = inverse_variance([r["deletion_auc_minus_random"] for r in rows],
+                              [r["deletion_se"] for r in rows])
+        ins = inverse_variance([r["insertion_auc_minus_random"] for r in rows],
+                               [r["insertion_se"] for r in rows])
+        out["vs_random"][m] = {
+            "seeds": seeds, "deletion": dl, "insertion": ins,
+            # as each run judges it: better than random by more than 3 SE, on both curves
+            "far": {"deletion": dl["margin"] < -3 * dl["se"],
+                    "insertion": ins["margin"] > 3 * ins["se"]},
+            "seeds_far": {
+                "deletion": sum(r["deletion_auc_minus_random"] < -3 * r["deletion_se"]
+                                for r in rows),
+                "insertion": sum(r["insertion_auc_minus_random"] > 3 * r["insertion_se"]
+                                 for r in rows)}}
+    for other in ("grad-cam", "score-cam"):
+        rows = [conds[s]["fusion_vs"][other] for s in sorted(conds)]
+        # signed so that > 0 is Fusion-CAM more faithful on both curves
+        out["fusion_vs"][other] = {
+            "deletion": inverse_variance([-r[f"deletion_auc_minus_{other}"] for r in rows],
+                                         [r["deletion_se"] for r in rows]),
+            "insertion": inverse_variance([r[f"insertion_auc_minus_{other}"] for r in rows],
+                                          [r["insertion_se"] for r in rows])}
+    mean_auc = {m: {c: statistics.fmean(conds[s]["methods"][m][f"{c}_auc"] for s in conds)
+                    for c in ("deletion", "insertion")} for m in ("grad-cam", "score-cam")}
+    best = {"deletion": min(mean_auc, key=lambda m: mean_auc[m]["deletion"]),
+            "insertion": max(mean_auc, key=lambda m: mean_auc[m]["insertion"])}
+    fusion = {c: out["fusion_vs"][best[c]][c] for c in best}
+    out["fusion_at_least_as_faithful"] = {
+        "best": best,
+        "met": all(f["margin"] >= 0 for f in fusion.values()),
+        "within_2se": all(f["margin"] >= -2 * f["se"] for f in fusion.values())}
+    return out
+
+
+def error_shares(conds: dict[int, dict]) -> dict:
+    """The error-event maps' mass on the jammed band, over seeds."""
+    out = {}
+    for m in METHODS:
+        per = {s: conds[s]["error_event_jammed_mass_share"][m] for s in sorted(conds)
+               if m in conds[s]["error_event_jammed_mass_share"]}
+        shares = [v["all_slots"] for v in per.values()]
+        out[m] = {"seeds": list(per), "mean": statistics.fmean(shares),
+                  "sd_over_seeds": statistics.stdev(shares) if len(shares) > 1 else None,
+                  "per_seed": shares, "seeds_above_half": sum(x > 0.5 for x in shares),
+                  "zero_maps_per_seed": [v["zero_maps"] for v in per.values()]}
+    return out
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Two runs' clean margins agree on the methods both have (to float32 noise: runs at
+    different commits recompute the same slots)."""
+    return all(math.isclose(a[m][k], b[m][k], rel_tol=1e-5, abs_tol=1e-8)
+               for m in set(a) & set(b) & set(METHODS) for k in a[m])
+
+
+def load(files: list[Path], removal: str) -> tuple[dict, dict, list[str]]:
+    """-> ({seed: clean results}, {jsr_db: {seed: jammed results}}, files used)"""
+    clean: dict[int, dict] = {}
+    jammed: dict[float, dict[int, dict]] = defaultdict(dict)
+    used = []
+    for f in files:
+        d = json.loads(f.read_text())
+        s = d["setup"]
+        if not s["faithfulness_removal"].startswith(REMOVAL_TEXT[removal]):
+            continue
+        seed, jsr = s["seed"], float(s["jammer"]["jsr_db"])
+        used.append(f.name)
+        c = d["results"]["clean"]
+        if seed in clean and not _same(clean[seed]["vs_random"], c["vs_random"]):
+            raise SystemExit(f"seed {seed}'s clean condition differs between its files "
+                             f"({f.name} and an earlier one): pool runs of one code")
+        if seed not in clean or len(c["methods"]) > len(clean[seed]["methods"]):
+            clean[seed] = c  # the run with the most methods (HiResCAM came in session 15)
+        if seed in jammed[jsr]:
+            raise SystemExit(f"two files for seed {seed} at JSR {jsr} dB (one is {f.name})")
+        jammed[jsr][seed] = d["results"]["jammed"]
+    if not clean:
+        raise SystemExit(f"no cam_faithfulness result with removal {removal!r} among the files")
+    return clean, dict(sorted(jammed.items())), used
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("files", nargs="*", type=Path)
+    ap.add_argument("--removal", default="matched", choices=sorted(REMOVAL_TEXT))
+    ap.add_argument("--tag", default=None)
+    args = ap.parse_args()
+    files = args.files or sorted(p for p in RESULTS.glob("cam_faithfulness*.json")
+                                 if "pool" not in p.name)
+    clean, jammed, used = load(files, args.removal)
+    payload = {
+        "benchmark": "cam_faithfulness_pool", "files": used,
+        "curve_removal": args.removal,
+        "goal": "Fusion-CAM at least as faithful as the best of Grad-CAM and Score-CAM on both "
+                "AUCs; every method far from random; under a partial-band jammer the "
+                "error-event maps put most (> 50%) of their mass on the jammed band",
+        "clean": pool_condition(clean),
+        "jammed": {f"{jsr:g}": pool_condition(c) | {"error_maps_jammed_share": error_shares(c)}
+                   for jsr, c in jammed.items()},
+    }
+    write("cam_faithfulness_pool" + (f"-{args.tag}" if args.tag else ""), payload)
+
+
+if __name__ == "__main__":
+    main()
