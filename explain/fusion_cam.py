@@ -16,7 +16,12 @@ the grid's power (`perturbation.py`), and target scores replace class probabilit
 paper subtracts the score of a black image, we subtract the all-noise score. A receiver target
 can fall below that baseline (a region can make a block look worse than noise), so each beta is
 clamped at zero before normalising — a map that adds no evidence gets no say — and where
-neither adds any, the map that loses less is kept alone (`pair_weights`).
+neither adds any, the map that loses less is kept alone (`pair_weights`). A map that is zero
+everywhere (Score-CAM's, where every channel's score falls below the baseline: most slots of a
+strongly jammed or failed block) ranks no RE, so it gets no weight against a map that does,
+whatever the gains say: its gain is zero by construction (it keeps nothing), and comparing it
+with the other map's would replace an explanation by an empty one. The paper's code gives the
+other map all the weight there too (a negative gain over itself plus zero is 1).
 """
 
 from __future__ import annotations
@@ -48,16 +53,20 @@ def denoise(maps: torch.Tensor, percentile: float) -> torch.Tensor:
     return torch.where(maps < thr[:, None, None], torch.zeros_like(maps), maps)
 
 
-def pair_weights(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def pair_weights(a: torch.Tensor, b: torch.Tensor, empty_a: torch.Tensor | None = None,
+                 empty_b: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Contribution gains of two maps -> fusion weights >= 0 that sum to one per slot.
 
     Where a gain is positive, the weights are the gains clamped at zero, normalised. Where
     neither is, neither map adds evidence and the one that loses less is kept alone (equal
     weights on a tie) — not the paper code's a / (a + b), which for a negative gain and a zero
-    one gives the harmful map all the weight.
+    one gives the harmful map all the weight. Where one map is empty (zero everywhere: it
+    ranks no RE), the other gets all the weight whatever the gains.
 
     :param a: [batch] float
     :param b: [batch] float
+    :param empty_a: [batch] bool, the first map is zero everywhere (default: none is)
+    :param empty_b: [batch] bool, the second map is zero everywhere
     :return: two [batch, 1, 1] weights
     """
     pa, pb = a.clamp_min(0.0), b.clamp_min(0.0)
@@ -65,7 +74,16 @@ def pair_weights(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.
     share = pa / total.clamp_min(torch.finfo(a.dtype).tiny)
     pick = torch.where(a > b, 1.0, torch.where(a < b, 0.0, 0.5)).to(a.dtype)
     wa = torch.where(total > 0, share, pick)
+    none = torch.zeros_like(a, dtype=torch.bool)
+    ea = none if empty_a is None else empty_a
+    eb = none if empty_b is None else empty_b
+    wa = torch.where(ea & ~eb, 0.0, torch.where(eb & ~ea, 1.0, wa)).to(a.dtype)
     return wa[:, None, None], (1.0 - wa)[:, None, None]
+
+
+def is_empty(maps: torch.Tensor) -> torch.Tensor:
+    """[batch, ...] >= 0 -> [batch] bool: the slot's map is zero everywhere."""
+    return maps.flatten(1).amax(dim=1) <= 0
 
 
 class FusionCAM(CAM):
@@ -133,10 +151,10 @@ class FusionCAM(CAM):
             return [s[i] - s[0] for i in range(1, len(maps) + 1)]
 
         g_gain, r_gain = gains(lg, lr)
-        wg, wr = pair_weights(g_gain, r_gain)
+        wg, wr = pair_weights(g_gain, r_gain, is_empty(lg), is_empty(lr))
         ldr = normalize_minmax(wg * lg + wr * lr)
         (ldr_gain,) = gains(ldr)
-        w1, w2 = pair_weights(ldr_gain, r_gain)
+        w1, w2 = pair_weights(ldr_gain, r_gain, is_empty(ldr), is_empty(lr))
         l1, l2 = w1 * ldr, w2 * lr
         # what the fusion did, per slot (read by the benchmark): the denoised gradient map's
         # share of the first-stage combination, and the combination's share against the region

@@ -114,6 +114,31 @@ def test_fusion_pair_weights_follow_the_positive_gains_and_else_keep_the_lesser_
     wa, wb = pair_weights(a, b)
     assert wa.flatten().tolist() == [0.75, 1.0, 0.0, 1.0, 0.5]
     assert torch.allclose(wa + wb, torch.ones_like(wa))
+    # an empty map (zero everywhere) gets no weight against one that ranks REs, whatever the
+    # gains; two empty maps keep the rule above
+    empty_b = torch.tensor([False, True, True, False, True])
+    empty_a = torch.tensor([False, False, False, True, True])
+    wa, wb = pair_weights(a, b, empty_a, empty_b)
+    assert wa.flatten().tolist() == [0.75, 1.0, 1.0, 0.0, 0.5]
+
+
+def test_fusion_falls_back_to_the_gradient_map_where_the_region_map_is_empty(ref_link, region,
+                                                                           region_rx):
+    """Where Score-CAM's map is zero everywhere, Fusion-CAM is the denoised gradient map (same
+    ranking), even when keeping the REs that map ranks makes the target worse than all noise
+    (here: every bit wrong, so the correct-bit log-likelihood of the region's confident LLRs is
+    far below the noise grid's); it used to return an empty map there."""
+    y = region_rx.slots(2)
+    c = torch.zeros(2, ref_link.num_coded_bits)  # LLRs > 0, bits 0: every decision wrong
+    f = FusionCAM(region_rx, "conv", percentile=0.0)
+    g = torch.rand(2, *region.shape, generator=torch.Generator().manual_seed(1)) * region
+    noise = f.removal_noise(y, NO)
+    fused = f.fuse(y, NO, LogLikelihood(ref_link), c, g, torch.zeros_like(g), noise)
+    assert f.last_weights["gradient"].tolist() == [1.0, 1.0]
+    assert torch.equal(fused > 0, g > 0)
+    on = g > 0  # the fusion is a monotone function of the gradient map: the same order
+    for b in range(2):
+        assert torch.equal(torch.argsort(fused[b][on[b]]), torch.argsort(g[b][on[b]]))
 
 
 def _per_re_slot(link, rx, wrong):
