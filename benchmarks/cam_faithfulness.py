@@ -131,6 +131,23 @@ and none (the other data REs 0.17 / 0.19 / 0.41). (3) Fusion-CAM's clean inserti
 Score-CAM is -0.00027 +- 0.00011 on seed 4; pooled over seeds 1-4 -0.00013 +- 0.00005 (2.6
 SE): Fusion-CAM is slightly less faithful than Score-CAM on clean insertion, no longer a tie.
 Its pooled deletion margin is +0.00027 +- 0.00005 (better).
+
+Session 26 (declared before running). Fusion-CAM returned an empty map wherever Score-CAM's
+was empty and the denoised Grad-CAM map's gain was negative (`fusion_cam.pair_weights` kept the
+empty map as "the lesser loss"): 52-59 of 200 LL maps at JSR 0 dB, 187-200 at 5-10 dB, 13-26
+of the error maps at -5 dB on seeds 1-4. Since 5ef8a0c an empty map gets no weight against a
+map that ranks REs. Seen in exploration on calibration seed 99 (100 slots): no Fusion-CAM map
+empty at JSR -5 or 0 dB; at 0 dB its LL curves moved towards Grad-CAM's (insertion -0.001 +-
+0.005 to Grad-CAM, deletion still 0.016 +- 0.005 behind it); its error maps' band share 0.31
+at -5 dB. Run on seed 5, never used here: `--seed 5 --jsr-db=-5,0,10 --out
+cam_faithfulness-seed5` (grid-power removal). Judged: (1) Fusion-CAM's maps, LL and error, are
+empty in no more slots than both components' are (Grad-CAM's never are: so in none); (2) per
+power, every goal exactly as `goals` computes it, reported for every power; (3) the clean
+condition pooled over seeds 1-5 (`cam_faithfulness_pool.py`; valid across the fix, as no clean
+map of seeds 1-4 was empty, so the fix changes none of them): Fusion-CAM at least as faithful
+as Score-CAM on clean insertion only if the pooled margin is >= 0. The jammed pools mix code
+before and after the fix at 0 and 10 dB (the pool records each seed's commit) and are not
+judged.
 """
 
 from __future__ import annotations
