@@ -16,7 +16,10 @@ grouped by the removal their curves used (the goals are judged on the grid-power
   the pooled margin and SE; Fusion-CAM "at least as faithful" if its pooled margin to the best of
   Grad-CAM and Score-CAM (best by pooled AUC) is >= 0 on both curves, and a tie if within 2 SE;
 - the error-event maps' mass share on the jammed band per power: the mean over seeds of each
-  seed's mean share (and the seeds' spread), and how many seeds' maps pass 0.5.
+  seed's mean share (and the seeds' spread), and how many seeds' maps pass 0.5;
+- each seed's commit per condition, and whether its Fusion-CAM has session 26's empty-map fix
+  (`fusion_cam.pair_weights`): the fix changes no clean map of the seeds run before it (none
+  was empty), but jammed pools at 0 dB and above mix the two codes where they mix seeds.
 
     python benchmarks/cam_faithfulness_pool.py [--removal matched] [--tag T]
         [FILE ...]   (default: every benchmarks/results/cam_faithfulness*.json)
@@ -29,6 +32,7 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -106,11 +110,28 @@ def _same(a: dict, b: dict) -> bool:
                for m in set(a) & set(b) & set(METHODS) for k in a[m])
 
 
-def load(files: list[Path], removal: str) -> tuple[dict, dict, list[str]]:
-    """-> ({seed: clean results}, {jsr_db: {seed: jammed results}}, files used)"""
+# Fusion-CAM stopped returning empty maps where Score-CAM's map is empty (session 26): jammed
+# runs at high power before and after it are different code, so each seed's commit is recorded
+FUSION_EMPTY_MAP_FIX = "5ef8a0c"
+
+
+def _code(commit: str) -> dict:
+    """A run's commit and whether its Fusion-CAM has the empty-map fix."""
+    try:
+        fixed = subprocess.run(["git", "merge-base", "--is-ancestor", FUSION_EMPTY_MAP_FIX,
+                                commit], cwd=RESULTS, capture_output=True).returncode == 0
+    except OSError:
+        fixed = None
+    return {"commit": commit, "fusion_empty_map_fix": fixed}
+
+
+def load(files: list[Path], removal: str) -> tuple[dict, dict, list[str], dict]:
+    """-> ({seed: clean results}, {jsr_db: {seed: jammed results}}, files used,
+    {'clean': {seed: _code}, 'jammed': {jsr: {seed: _code}}})"""
     clean: dict[int, dict] = {}
     jammed: dict[float, dict[int, dict]] = defaultdict(dict)
     used = []
+    commits: dict = {"jammed": defaultdict(dict)}
     for f in files:
         d = json.loads(f.read_text())
         s = d["setup"]
@@ -124,12 +145,14 @@ def load(files: list[Path], removal: str) -> tuple[dict, dict, list[str]]:
                              f"({f.name} and an earlier one): pool runs of one code")
         if seed not in clean or len(c["methods"]) > len(clean[seed]["methods"]):
             clean[seed] = c  # the run with the most methods (HiResCAM came in session 15)
+            commits.setdefault("clean", {})[seed] = _code(d["commit"])
         if seed in jammed[jsr]:
             raise SystemExit(f"two files for seed {seed} at JSR {jsr} dB (one is {f.name})")
         jammed[jsr][seed] = d["results"]["jammed"]
+        commits["jammed"][f"{jsr:g}"][seed] = _code(d["commit"])
     if not clean:
         raise SystemExit(f"no cam_faithfulness result with removal {removal!r} among the files")
-    return clean, dict(sorted(jammed.items())), used
+    return clean, dict(sorted(jammed.items())), used, commits
 
 
 def main() -> None:
@@ -140,7 +163,7 @@ def main() -> None:
     args = ap.parse_args()
     files = args.files or sorted(p for p in RESULTS.glob("cam_faithfulness*.json")
                                  if "pool" not in p.name)
-    clean, jammed, used = load(files, args.removal)
+    clean, jammed, used, commits = load(files, args.removal)
     payload = {
         "benchmark": "cam_faithfulness_pool", "files": used,
         "curve_removal": args.removal,
@@ -150,6 +173,7 @@ def main() -> None:
         "clean": pool_condition(clean),
         "jammed": {f"{jsr:g}": pool_condition(c) | {"error_maps_jammed_share": error_shares(c)}
                    for jsr, c in jammed.items()},
+        "code_per_seed": commits,
     }
     write("cam_faithfulness_pool" + (f"-{args.tag}" if args.tag else ""), payload)
 
