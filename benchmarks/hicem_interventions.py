@@ -80,6 +80,14 @@ and `--label block_error --hicem-set '{"p_int": 0.5}' --tag s26-17-block_error`,
 `--label should_adapt --tag s26-17-should_adapt`, one process (1 thread). Judged as in session
 23: `monotonic` on the table, per label; the count over the nine tests is reported whatever it
 is.
+Outcome (results/hicem_interventions-s26-17-{block_error,should_adapt}.json): block_error is
+not monotonic on seed 17: the mean accuracy falls 0.9416 -> 0.9408 over the six steps (every
+step but the last two down), while its AUROC rises at every step (0.9816 -> 0.9835); rounding
+the model's own concepts costs 0.0040 and the true values give 0.0032 of it back. should_adapt
+is `monotonic` by the rule, but by three rows: one of the ten training seeds moves 3 of 13968
+rows with all six concepts (mean +0.00002), the other nine are flat, and the accuracy is 1 -
+the positive rate (0.9057) throughout; its AUROC rises 0.728 -> 0.738. Over the nine judged
+tests: block_error monotonic on 6, should_adapt on 1 (by three rows; flat on the other 8).
 """
 
 from __future__ import annotations
