@@ -148,6 +148,20 @@ map of seeds 1-4 was empty, so the fix changes none of them): Fusion-CAM at leas
 as Score-CAM on clean insertion only if the pooled margin is >= 0. The jammed pools mix code
 before and after the fix at 0 and 10 dB (the pool records each seed's commit) and are not
 judged.
+Outcome (results/cam_faithfulness-seed5-jsr{-5,0,10}.json, -pool.json; BLER 0.62 / 1.0 /
+1.0, clean 0.035): (1) met: no Fusion-CAM map is empty at any power, LL or error, where
+Score-CAM's LL maps are empty on 61 (0 dB) and 199 (10 dB) slots and its error maps on 183
+(-5 dB) and 37 (0 dB). (2) -5 dB as on seeds 1-4: Fusion-CAM at least as faithful as
+Score-CAM on both jammed curves, every method far from random, only HiResCAM's error maps on
+the band (0.68; Fusion-CAM 0.30, Grad-CAM 0.30). 0 dB: Fusion-CAM now follows Grad-CAM where
+Score-CAM has no map, and is still behind Grad-CAM, the better there: deletion -0.014 +-
+0.003, insertion -0.007 +- 0.004 (seeds 3-4 before the fix, pooled: -0.026, -0.013). 10 dB:
+Fusion-CAM is the denoised Grad-CAM on 199 slots, and Grad-CAM's LL maps are slightly worse
+than random there; the best by AUC is Score-CAM, a random ranking where its maps are empty, so
+Fusion-CAM is 0.015 +- 0.005 behind it on deletion. Before the fix it "met" that goal as an
+empty map. Not met at 0 and 10 dB; the error maps of every method pass 0.5 at 10 dB
+(Fusion-CAM 0.64). (3) Clean, pooled over seeds 1-5: insertion -0.00014 +- 0.00005 to
+Score-CAM (2.8 SE), deletion +0.00029 +- 0.00005: not met, as on seeds 1-4.
 """
 
 from __future__ import annotations
