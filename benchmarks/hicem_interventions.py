@@ -88,6 +88,11 @@ is `monotonic` by the rule, but by three rows: one of the ten training seeds mov
 rows with all six concepts (mean +0.00002), the other nine are flat, and the accuracy is 1 -
 the positive rate (0.9057) throughout; its AUROC rises 0.728 -> 0.738. Over the nine judged
 tests: block_error monotonic on 6, should_adapt on 1 (by three rows; flat on the other 8).
+
+Session 26, second run (declared before the table is built): a tenth table, built with seed
+18 for `medic_members.py`'s confirmation run (out/metadata-s26-test-18), scored for
+interventions after that run with the same arguments as the seed-17 run (`--tag
+s26-18-block_error`, `--tag s26-18-should_adapt`); judged and counted the same way.
 """
 
 from __future__ import annotations

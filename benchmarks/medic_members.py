@@ -51,6 +51,16 @@ On seed 17 the four-member MEDIC comes within 0.005 of the trees (each of the fo
 more than 0.018 behind (one ensemble of four on seed 15 is 0.023 behind). The single fits
 repeat the earlier figure (0.023 over eleven tests). On val the four-member MEDIC is ahead by
 0.014.
+
+Session 26 (declared before the table is built): session 25's verdict rests on one fresh table
+(seed 17) and ten that earlier sessions had already used. The same run on a table built now
+with seed 18, never used here (`dmrx metadata build --out out/metadata-s26-test-18 --seed 18
+--points 0,0,0 --adapt-runs 0,0,36 --workers 2`), alone: `--test-data out/metadata-s26-test-18
+--judge out/metadata-s26-test-18 --tag s26-18`, every other argument as session 25's (the same
+member seeds 0-15, so the same sixteen fits and four ensembles, scored on a new table).
+Reported whatever it is: the four-member MEDIC's gap of the ensembles' mean on seed 18, each
+ensemble's, and the single fits' beside them. It confirms session 25's verdict if the gap of
+the mean is <= 0.02; if it is not, the note says so and #8's MEDIC point is open again.
 """
 
 from __future__ import annotations
