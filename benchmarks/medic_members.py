@@ -61,6 +61,16 @@ member seeds 0-15, so the same sixteen fits and four ensembles, scored on a new 
 Reported whatever it is: the four-member MEDIC's gap of the ensembles' mean on seed 18, each
 ensemble's, and the single fits' beside them. It confirms session 25's verdict if the gap of
 the mean is <= 0.02; if it is not, the note says so and #8's MEDIC point is open again.
+Outcome (results/medic_members-s26-18.json, session 27, 406 s): confirmed. On seed 18 the
+trees reach 0.731 (0.730-0.732 over seeds 1-3), the sixteen single fits 0.703 (0.680-0.716;
+gap 0.028, SE 0.002), the four four-member MEDICs 0.720-0.723 (gap of their mean 0.009, SE
+0.001; each within 0.012). On val the ensembles are ahead by 0.011 (session 25: 0.014).
+Not quite "the same sixteen fits": session 26's machine was shut down before the run, and
+session 27 rebuilt out/metadata-s14-full with the same command on a fresh machine (AMD EPYC,
+AVX512). Its row counts match, but the adaptation runs follow float rounding (module
+docstring of dmrx.explain.metadata_build), so a few should_adapt labels differ: 590 val
+positives of 6984 against the 593 session 25's figures imply, and the trees' val AUROCs moved
+by 0.002-0.009. Members with seeds 0-15 were therefore refit on a slightly different table.
 """
 
 from __future__ import annotations
