@@ -93,6 +93,18 @@ Session 26, second run (declared before the table is built): a tenth table, buil
 18 for `medic_members.py`'s confirmation run (out/metadata-s26-test-18), scored for
 interventions after that run with the same arguments as the seed-17 run (`--tag
 s26-18-block_error`, `--tag s26-18-should_adapt`); judged and counted the same way.
+Outcome (results/hicem_interventions-s26-18-{block_error,should_adapt}.json, session 27, on a
+train/val rebuilt with session 14's command; medic_members.py's session-26 outcome says how it
+differs): block_error is monotonic on seed 18: the mean accuracy rises at every step, 0.9533 ->
+0.9574 (+0.0041, each step +0.0005 to +0.0008, SE over seeds <= 0.00012), its AUROC 0.9869 ->
+0.9900; rounding the model's own concepts costs 0.0014, so the true values add 0.0055 over
+that. should_adapt is flat on every seed (0.9188 = 1 - the positive rate; HiCEM predicts no
+positive at 0.5), its AUROC rises 0.731 -> 0.740. The first run of this (at 19b37d1, same
+curves to the last bit) recorded that flat curve as neither flat nor rising: its points differ
+by float rounding of the mean over subsets, hence STEP_TOL. Counted over the ten judged
+tests by `hicem_interventions_count.py` (which recomputes each recorded table's verdicts):
+block_error monotonic on 7 (not seeds 8, 11, 17), should_adapt on 3, each by 1-3 rows of one
+training seed (session 26 counted 1 of 9; session 23 read its two one-row rises as flat).
 """
 
 from __future__ import annotations
