@@ -38,6 +38,17 @@ def _git_state() -> tuple[str, bool]:
 _GIT_AT_START = _git_state()
 
 
+def _cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo; `platform.processor()` is often empty)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def provenance() -> dict:
     commit, dirty = _GIT_AT_START
     return {
@@ -48,6 +59,9 @@ def provenance() -> dict:
             "platform": platform.platform(), "processor": platform.processor(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__,
+            # float results (adaptation runs, metadata labels) follow the vector unit torch's
+            # kernels use, so two machines with the same platform string can differ
+            "cpu": _cpu_model(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         },
     }
 

@@ -10,6 +10,12 @@ sums differently with 1 and 2 intra-op threads. One adaptation run built both wa
 its LLR statistics, bit errors and adaptation gains, and a rebuild on one thread of tables
 first built with torch's default threads labelled about 1 % of the should-adapt positives
 differently (`benchmarks/metadata_seeds.py`).
+
+The same holds across machines only as far as their float kernels agree: torch picks its CPU
+kernels by vector unit (`torch.backends.cpu.get_cpu_capability()`), and a library version can
+change them too. Session 27 rebuilt session 14's train/val on a fresh machine (AMD EPYC,
+AVX512) with the same command: the row counts matched, and 3 of 6984 val should-adapt labels
+(at least) came out differently. dataset.json records torch's version and CPU capability.
 """
 
 from __future__ import annotations
@@ -295,6 +301,9 @@ def build_dataset(out_dir: str | Path, *, seed: int = 0, num_slots_per_point: in
             "adapt_receiver": adapt_checkpoint if isinstance(adapt_checkpoint, str | None)
             else str(adapt_checkpoint) if isinstance(adapt_checkpoint, Path) else "module",
             "torch_threads_per_task": 1,
+            # the rounding the adaptation runs follow (module docstring)
+            "torch": torch.__version__,
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "rows": {s: read_table(p).num_rows for s, p in paths.items()},
             "features": list(FEATURES), "concepts": list(CONCEPTS), "labels": list(LABELS)}
     from dmrx.nn.checkpoint import atomic_write
