@@ -162,6 +162,19 @@ Fusion-CAM is 0.015 +- 0.005 behind it on deletion. Before the fix it "met" that
 empty map. Not met at 0 and 10 dB; the error maps of every method pass 0.5 at 10 dB
 (Fusion-CAM 0.64). (3) Clean, pooled over seeds 1-5: insertion -0.00014 +- 0.00005 to
 Score-CAM (2.8 SE), deletion +0.00029 +- 0.00005: not met, as on seeds 1-4.
+
+Session 27 (declared before running). The jammed pools at 0 and 10 dB mix Fusion-CAM before
+and after the fix (seeds 2-4 before, 5 after), so they were not judged. Rerun at this commit,
+one torch thread per process, two processes: `--seed 3 --jsr-db=0,10 --out
+cam_faithfulness-seed3-fix` then `--seed 2 --jsr-db=10 --out cam_faithfulness-seed2-fix` in
+one, `--seed 4 --jsr-db=0,10 --out cam_faithfulness-seed4-fix` in the other. Pooled by
+`cam_faithfulness_pool.py` over every recorded file, where a rerun with the fix now replaces
+the same seed and power without it: 0 dB over seeds 3-5, 10 dB over seeds 2-5, all with the
+fix. Judged per power, as the pool computes them, reported whatever they are: Fusion-CAM at
+least as faithful as the best of Grad-CAM and Score-CAM on both curves, every method far from
+random, the error maps' share on the jammed band > 0.5. The reruns' clean conditions
+must agree with the recorded ones to the pool's float32 tolerance (they run on another
+machine); if they do not, the pool stops and the note says so.
 """
 
 from __future__ import annotations

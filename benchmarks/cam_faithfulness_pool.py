@@ -127,10 +127,15 @@ def _code(commit: str) -> dict:
 
 def load(files: list[Path], removal: str) -> tuple[dict, dict, list[str], dict]:
     """-> ({seed: clean results}, {jsr_db: {seed: jammed results}}, files used,
-    {'clean': {seed: _code}, 'jammed': {jsr: {seed: _code}}})"""
+    {'clean': {seed: _code}, 'jammed': {jsr: {seed: _code}}, 'replaced': [file, ...]})
+
+    Where two files hold one seed at one power, a rerun with the empty-map fix replaces the run
+    without it (named under 'replaced'); two runs of the same code stop the script."""
     clean: dict[int, dict] = {}
     jammed: dict[float, dict[int, dict]] = defaultdict(dict)
+    jammed_file: dict[float, dict[int, str]] = defaultdict(dict)
     used = []
+    replaced: list[str] = []
     commits: dict = {"jammed": defaultdict(dict)}
     for f in files:
         d = json.loads(f.read_text())
@@ -146,12 +151,21 @@ def load(files: list[Path], removal: str) -> tuple[dict, dict, list[str], dict]:
         if seed not in clean or len(c["methods"]) > len(clean[seed]["methods"]):
             clean[seed] = c  # the run with the most methods (HiResCAM came in session 15)
             commits.setdefault("clean", {})[seed] = _code(d["commit"])
+        code = _code(d["commit"])
         if seed in jammed[jsr]:
-            raise SystemExit(f"two files for seed {seed} at JSR {jsr} dB (one is {f.name})")
+            fixed = commits["jammed"][f"{jsr:g}"][seed]["fusion_empty_map_fix"]
+            if fixed == code["fusion_empty_map_fix"]:
+                raise SystemExit(f"two files for seed {seed} at JSR {jsr} dB (one is {f.name})")
+            if fixed:  # the earlier file is the rerun
+                replaced.append(f.name)
+                continue
+            replaced.append(jammed_file[jsr][seed])
         jammed[jsr][seed] = d["results"]["jammed"]
-        commits["jammed"][f"{jsr:g}"][seed] = _code(d["commit"])
+        jammed_file[jsr][seed] = f.name
+        commits["jammed"][f"{jsr:g}"][seed] = code
     if not clean:
         raise SystemExit(f"no cam_faithfulness result with removal {removal!r} among the files")
+    commits["replaced"] = replaced
     return clean, dict(sorted(jammed.items())), used, commits
 
 
