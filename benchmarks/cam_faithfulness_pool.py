@@ -105,8 +105,10 @@ def error_shares(conds: dict[int, dict]) -> dict:
 
 def _same(a: dict, b: dict) -> bool:
     """Two runs' clean margins agree on the methods both have (to float32 noise: runs at
-    different commits recompute the same slots)."""
-    return all(math.isclose(a[m][k], b[m][k], rel_tol=1e-5, abs_tol=1e-8)
+    different commits recompute the same slots). The absolute tolerance is float32 noise on
+    AUCs of about 0.3: session 27's rerun of seed 4 on another machine moved HiResCAM's clean
+    deletion margin by 3.0e-7 (SEs are about 2e-3), which 1e-8 took for a different run."""
+    return all(math.isclose(a[m][k], b[m][k], rel_tol=1e-5, abs_tol=1e-6)
                for m in set(a) & set(b) & set(METHODS) for k in a[m])
 
 
