@@ -21,7 +21,7 @@ grouped by the removal their curves used (the goals are judged on the grid-power
   (`fusion_cam.pair_weights`): the fix changes no clean map of the seeds run before it (none
   was empty), but jammed pools at 0 dB and above mix the two codes where they mix seeds.
 
-    python benchmarks/cam_faithfulness_pool.py [--removal matched] [--tag T]
+    python benchmarks/cam_faithfulness_pool.py [--removal matched] [--tag T] [--exclude F,...]
         [FILE ...]   (default: every benchmarks/results/cam_faithfulness*.json)
         (writes cam_faithfulness_pool[-T].json)
 """
@@ -176,12 +176,16 @@ def main() -> None:
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--removal", default="matched", choices=sorted(REMOVAL_TEXT))
     ap.add_argument("--tag", default=None)
+    ap.add_argument("--exclude", default="",
+                    help="comma-separated file names left out of the default set (a rerun "
+                         "whose clean condition is not its seed's recorded one)")
     args = ap.parse_args()
+    excluded = set(filter(None, args.exclude.split(",")))
     files = args.files or sorted(p for p in RESULTS.glob("cam_faithfulness*.json")
-                                 if "pool" not in p.name)
+                                 if "pool" not in p.name and p.name not in excluded)
     clean, jammed, used, commits = load(files, args.removal)
     payload = {
-        "benchmark": "cam_faithfulness_pool", "files": used,
+        "benchmark": "cam_faithfulness_pool", "files": used, "excluded": sorted(excluded),
         "curve_removal": args.removal,
         "goal": "Fusion-CAM at least as faithful as the best of Grad-CAM and Score-CAM on both "
                 "AUCs; every method far from random; under a partial-band jammer the "
