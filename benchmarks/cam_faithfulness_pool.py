@@ -150,10 +150,10 @@ def load(files: list[Path], removal: str) -> tuple[dict, dict, list[str], dict]:
         if seed in clean and not _same(clean[seed]["vs_random"], c["vs_random"]):
             raise SystemExit(f"seed {seed}'s clean condition differs between its files "
                              f"({f.name} and an earlier one): pool runs of one code")
+        code = _code(d["commit"])
         if seed not in clean or len(c["methods"]) > len(clean[seed]["methods"]):
             clean[seed] = c  # the run with the most methods (HiResCAM came in session 15)
-            commits.setdefault("clean", {})[seed] = _code(d["commit"])
-        code = _code(d["commit"])
+            commits.setdefault("clean", {})[seed] = code
         if seed in jammed[jsr]:
             fixed = commits["jammed"][f"{jsr:g}"][seed]["fusion_empty_map_fix"]
             if fixed == code["fusion_empty_map_fix"]:
