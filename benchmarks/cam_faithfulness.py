@@ -185,12 +185,15 @@ on AUCs of 0.3 with SEs of 2e-3, so the tolerance is now 1e-6 (`_same`).
 Outcome (results/cam_faithfulness-seed{1,2}-fix.json, -seed{3,4}-fix-jsr{0,10}.json, the pools
 below): seeds 2 and 3 reproduce their recorded clean conditions to the bit, seed 4 to 3.0e-7;
 seed 1 does not (its random-map deletion AUC 0.3681 -> 0.3659; its records are from sessions
-6-8, 6738b1c and ed68dcc), so its rerun draws other slots and cannot share its seed's clean
-condition: the default pool leaves it out (`--exclude cam_faithfulness-seed1-fix.json`,
-results/cam_faithfulness_pool.json: 0 dB over seeds 3-5 with the fix; 10 dB still mixes seed
-1's run without it), and the 10 dB pool of the fixed code alone takes it explicitly
-(`--tag jsr10-fixed` with the five 10 dB files of seeds 1-5 that have the fix). Not met at
-either power, as on seed 5 alone:
+6-8, 6738b1c and ed68dcc), so its rerun cannot share its seed's clean condition. The likely
+cause, read from the code and not rerun: every method's curves draw their tie-breaks and the
+next batch's removal noise from one generator in turn (`faithfulness.ranking`, `run_condition`),
+so adding HiResCAM to the methods (2bf77f1, session 15) shifted every later draw; seeds 2-5
+were all run with it. So the default pool leaves the rerun out (`--exclude
+cam_faithfulness-seed1-fix.json`, results/cam_faithfulness_pool.json: 0 dB over seeds 3-5
+with the fix; 10 dB still mixes seed 1's run without it), and the 10 dB pool of the fixed
+code alone takes it explicitly (`--tag jsr10-fixed` with the five 10 dB files of seeds 1-5
+that have the fix). Not met at either power, as on seed 5 alone:
 - 0 dB (seeds 3-5): Fusion-CAM behind Grad-CAM, the best there, on deletion -0.0153 +- 0.0021
   and insertion -0.0091 +- 0.0020 (every seed); ahead of Score-CAM by 0.016 / 0.010. Far from
   random: all but Score-CAM (both curves) and Fusion-CAM's insertion (+0.0045 +- 0.0022).
