@@ -177,12 +177,12 @@ def main() -> None:
     ap.add_argument("--removal", default="matched", choices=sorted(REMOVAL_TEXT))
     ap.add_argument("--tag", default=None)
     ap.add_argument("--exclude", default="",
-                    help="comma-separated file names left out of the default set (a rerun "
-                         "whose clean condition is not its seed's recorded one)")
+                    help="comma-separated file names left out (a rerun whose clean condition "
+                         "is not its seed's recorded one)")
     args = ap.parse_args()
     excluded = set(filter(None, args.exclude.split(",")))
-    files = args.files or sorted(p for p in RESULTS.glob("cam_faithfulness*.json")
-                                 if "pool" not in p.name and p.name not in excluded)
+    files = [p for p in args.files or sorted(RESULTS.glob("cam_faithfulness*.json"))
+             if "pool" not in p.name and p.name not in excluded]
     clean, jammed, used, commits = load(files, args.removal)
     payload = {
         "benchmark": "cam_faithfulness_pool", "files": used, "excluded": sorted(excluded),

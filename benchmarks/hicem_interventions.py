@@ -122,6 +122,8 @@ from metadata_seeds import _fit, add_table_args, check_table_args, load_tables
 from dmrx.explain.metadata import CONCEPTS, read_table
 
 K = len(CONCEPTS)
+# the per-seed curves a run records for each table (and `table_summary` reads)
+CURVES = ("accuracy", "auroc", "greedy_accuracy", "own_hard_accuracy")
 
 
 def _accuracy_auroc(y, p) -> tuple[float, float]:
@@ -176,8 +178,7 @@ def run(data, tests, configs, label: str, seeds: list[int],
     train, tables, X, y, arrays = load_tables(data, tests, label)
     split_tables = {"train": train, "val": tables["val"]}
     Xv, Cv, yv = arrays["val"]
-    curves = {k: {"accuracy": [], "auroc": [], "greedy_accuracy": [], "own_hard_accuracy": []}
-              for k in arrays}
+    curves = {k: {name: [] for name in CURVES} for k in arrays}
     splits: dict[int, dict] = {}
     for seed in seeds:
         t0 = time.time()

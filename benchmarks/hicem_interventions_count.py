@@ -30,14 +30,13 @@ from pathlib import Path
 
 import numpy as np
 from _common import RESULTS, write
-from hicem_interventions import table_summary
+from hicem_interventions import CURVES, table_summary
 
 # the judged runs, in the order they were declared (hicem_interventions.py's docstring);
 # exploratory runs are not counted
 JUDGED = ("s23-block_error", "s23-should_adapt", "s23-15-block_error", "s23-15-should_adapt",
           "s26-17-block_error", "s26-17-should_adapt", "s26-18-block_error",
           "s26-18-should_adapt")
-CURVES = ("accuracy", "auroc", "greedy_accuracy", "own_hard_accuracy")
 
 
 def table_verdict(t: dict) -> dict:
