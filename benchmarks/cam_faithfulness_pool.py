@@ -17,6 +17,11 @@ grouped by the removal their curves used (the goals are judged on the grid-power
   Grad-CAM and Score-CAM (best by pooled AUC) is >= 0 on both curves, and a tie if within 2 SE;
 - the error-event maps' mass share on the jammed band per power: the mean over seeds of each
   seed's mean share (and the seeds' spread), and how many seeds' maps pass 0.5;
+- runs are pooled whatever generator scheme their curves drew from (`curve_draws`: one
+  generator shared by every method in turn, 'shared', every run before session 28; or one
+  stream per method, 'per-method'): on different seeds both are independent draws of the same
+  quantities; one seed run under both has two clean conditions, so the script stops there as
+  for any other disagreement (leave one out with --exclude); each seed's scheme is recorded;
 - each seed's commit per condition, and whether its Fusion-CAM has session 26's empty-map fix
   (`fusion_cam.pair_weights`): the fix changes no clean map of the seeds run before it (none
   was empty), but jammed pools at 0 dB and above mix the two codes where they mix seeds.
@@ -150,7 +155,7 @@ def load(files: list[Path], removal: str) -> tuple[dict, dict, list[str], dict]:
         if seed in clean and not _same(clean[seed]["vs_random"], c["vs_random"]):
             raise SystemExit(f"seed {seed}'s clean condition differs between its files "
                              f"({f.name} and an earlier one): pool runs of one code")
-        code = _code(d["commit"])
+        code = _code(d["commit"]) | {"curve_draws": s.get("curve_draws", "shared")}
         if seed not in clean or len(c["methods"]) > len(clean[seed]["methods"]):
             clean[seed] = c  # the run with the most methods (HiResCAM came in session 15)
             commits.setdefault("clean", {})[seed] = code

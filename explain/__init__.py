@@ -5,6 +5,7 @@ link metadata tables, MEDIC and HiCEM on them, and the metadata gate of the onli
 from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM, default_layer
 from dmrx.explain.faithfulness import (
     Curves,
+    curve_generator,
     deletion_insertion,
     mass_share,
     model_randomization_check,
@@ -41,7 +42,7 @@ from dmrx.explain.targets import (
 
 __all__ = [
     "CAM", "GradCAM", "GradCAMPlusPlus", "HiResCAM", "ScoreCAM", "FusionCAM", "default_layer",
-    "METHODS", "make_cam", "Curves", "deletion_insertion", "mass_share",
+    "METHODS", "make_cam", "Curves", "curve_generator", "deletion_insertion", "mass_share",
     "model_randomization_check",
     "random_maps", "randomized_copy", "rank_correlation", "ExplainResult", "Slots",
     "draw_slots", "explain_slots", "BlockError", "LLRMagnitude", "LogLikelihood",

@@ -46,6 +46,17 @@ from torch import nn
 
 from dmrx.explain.cam import CAM, perturbed_scores, slot_no
 from dmrx.explain.perturbation import matched_noise
+from dmrx.ofdm import derive_seed
+
+
+def curve_generator(seed: int, batch_start: int, name: str) -> torch.Generator:
+    """The generator of one draw of a faithfulness run: `name` is a method's (its curves'
+    tie-breaks), 'noise' (the batch's removal noise), 'random' (the random maps), ...
+
+    Each (seed, batch, name) has its own stream, so a method's curves depend on the user's seed
+    and the slots only, not on which other methods run beside it or in what order (one shared
+    generator drawn in turn made adding a method shift every later method's draws)."""
+    return torch.Generator().manual_seed(derive_seed(seed, "faithfulness", batch_start, name))
 
 
 def ranking(maps: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

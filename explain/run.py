@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dmrx.explain.cam import CAM, GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM
-from dmrx.explain.faithfulness import Curves, deletion_insertion, mass_share
+from dmrx.explain.faithfulness import Curves, curve_generator, deletion_insertion, mass_share
 from dmrx.explain.fusion_cam import FusionCAM
 from dmrx.explain.perturbation import matched_noise
 from dmrx.nn.checkpoint import atomic_write
@@ -253,16 +253,17 @@ def explain_slots(receiver: nn.Module, slots: Slots, methods: list[str], target,
     layer_name = make_cam(methods[0], receiver, layer).layer_name
     maps: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
     curves: dict[str, Curves] = {}
-    gen = torch.Generator().manual_seed(seed)
     for start in tqdm(range(0, len(slots), batch_size), disable=not progress, unit="batch"):
         part = slots.batch(start, start + batch_size)
         got = compute_maps(receiver, part, methods, target, layer=layer, seed=seed + start)
-        noise = matched_noise(part.y, gen) if faithfulness_steps else None
+        noise = (matched_noise(part.y, curve_generator(seed, start, "noise"))
+                 if faithfulness_steps else None)
         for m, v in got.items():
             maps[m].append(v)
             if faithfulness_steps:
                 cv = deletion_insertion(receiver, part.y, part.no, target, v, part.c,
-                                        steps=faithfulness_steps, noise=noise, generator=gen)
+                                        steps=faithfulness_steps, noise=noise,
+                                        generator=curve_generator(seed, start, m))
                 curves[m] = curves[m] + cv if m in curves else cv
     return ExplainResult(slots.link, target_name, layer_name, slots.snr_db,
                          {m: torch.cat(v) for m, v in maps.items()}, slots.jammed, curves)

@@ -125,3 +125,24 @@ def test_maps_of_a_reinitialised_receiver_differ(shipped_slots, method):
     rho = model_randomization_check(cam, y, no, target, c, seed=1)
     assert rho.shape == (4,)
     assert torch.nan_to_num(rho, nan=0.0).abs().mean() < 0.5
+
+
+def test_a_methods_curves_do_not_depend_on_the_other_methods_run(ref_link, region_rx):
+    # two batches of slots; Score-CAM run before Grad-CAM, or not at all: Grad-CAM's curves
+    # (noise and tie-breaks) must be the same, and a different seed must change them
+    from dmrx.explain.run import Slots, explain_slots
+
+    y = region_rx.slots(6, seed=2)
+    c = torch.ones(6, ref_link.num_coded_bits)
+    slots = Slots(ref_link, y, torch.full((6,), 0.1), c, 10.0)
+    target = LLRMagnitude(ref_link)
+
+    def curves(methods, seed=0):
+        return explain_slots(region_rx, slots, methods, target, layer="conv",
+                             faithfulness_steps=4, batch_size=3, seed=seed).curves["grad-cam"]
+
+    alone, after = curves(["grad-cam"]), curves(["score-cam", "grad-cam"])
+    assert torch.equal(alone.deletion, after.deletion)
+    assert torch.equal(alone.insertion, after.insertion)
+    other = curves(["grad-cam"], seed=1)
+    assert not torch.equal(alone.deletion, other.deletion)
