@@ -339,13 +339,19 @@ def _simulate(args: argparse.Namespace) -> int:
     print(f"({result.elapsed_s:.1f} s)")
     if rec is not None:
         print(f"wrote {rec.write(args.metadata)} ({len(rec)} records)")
-    if args.json:
-        result.write_json(args.json)
-        print(f"wrote {args.json}")
-    if args.plot:
-        result.plot(args.plot)
-        print(f"wrote {args.plot}")
+    _write_outputs(result, args.json, args.plot)
     return 0
+
+
+def _write_outputs(result, json_path: str | None, figure: str | None = None,
+                   **plot_kw) -> None:
+    """Write a command's result as JSON and as a figure, where the command line asked."""
+    if json_path:
+        result.write_json(json_path)
+        print(f"wrote {json_path}")
+    if figure:
+        result.plot(figure, **plot_kw)
+        print(f"wrote {figure}")
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -426,9 +432,7 @@ def _attack(args: argparse.Namespace) -> int:
                                  attack_res=args.attack_res, progress=not args.no_progress)
     print(result.table())
     print(f"({result.elapsed_s:.1f} s)")
-    if args.json:
-        result.write_json(args.json)
-        print(f"wrote {args.json}")
+    _write_outputs(result, args.json)
     return 0
 
 
@@ -462,12 +466,7 @@ def _adapt(args: argparse.Namespace) -> int:
     print(result.table())
     if rec is not None:
         print(f"wrote {rec.write(args.metadata)} ({len(rec)} records)")
-    if args.json:
-        result.write_json(args.json)
-        print(f"wrote {args.json}")
-    if args.plot:
-        result.plot(args.plot, window=min(args.window, schedule.num_slots))
-        print(f"wrote {args.plot}")
+    _write_outputs(result, args.json, args.plot, window=min(args.window, schedule.num_slots))
     return 0
 
 
@@ -498,12 +497,7 @@ def _explain(args: argparse.Namespace) -> int:
         jam_symbols=args.jam_symbols, faithfulness_steps=args.faithfulness_steps,
         seed=args.seed, progress=not args.no_progress)
     print(result.table())
-    if args.json:
-        result.write_json(args.json)
-        print(f"wrote {args.json}")
-    if args.out:
-        result.plot(args.out)
-        print(f"wrote {args.out}")
+    _write_outputs(result, args.json, args.out)
     return 0
 
 
