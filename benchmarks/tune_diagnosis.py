@@ -104,6 +104,13 @@ Outcome: chunks 44-45 and 48-49 finished (03:10 and 03:03 UTC); 46-47 and 50-51 
 the session. Over the twelve seeds 36-45, 48, 49 `adapted+pl+vu+tp+ms` kept every best and
 saved 33.9 +- 3.0 % of the wall time (16.4-56.4 %; CPU the same), the median rule alone 22.3 +-
 1.5 % (results/tune_diagnosis-pooled-ms-fresh-all.json, -pooled-ms-alone-fresh-all.json).
+Session 28 (declared before running): the two chunks left out, run on this session's machine
+with the same commands, two processes at once (`--seeds 46,47 --tag ms-seeds46-47` in one,
+`--seeds 50,51 --tag ms-seeds50-51` in the other); a chunk not finished by 10:30 UTC is left
+out and named. Pooled with the six chunks above over all sixteen seeds (`--tag ms-fresh-16`,
+`ms-alone-fresh-16`, the same files and these two). Each seed's saving is a ratio of two
+searches on one machine, so seeds from two machines pool. Reported as measured; it does not
+change what the note says about issue 9.
 """
 
 from __future__ import annotations
