@@ -218,6 +218,22 @@ cam_faithfulness_pool.json; 0 dB then over seeds 3-7 with the empty-map fix) and
 seven 10 dB files with the fix (`--tag jsr10-fixed`), judged as before: Fusion-CAM at least as
 faithful as the best of Grad-CAM and Score-CAM on both curves (clean over seeds 1-7), every
 method far from random, error maps > 0.5 on the band. Seeds 6 and 7 alone are reported too.
+Outcome (results/cam_faithfulness-seed{6,7}-jsr{-5,0,10}.json, the two pools; jammed BLER
+1.0 at 0 and 10 dB, clean 0.035 / 0.015): the verdicts of seeds 1-5 hold on both fresh seeds.
+- Clean: Fusion-CAM's insertion margin to Score-CAM is -0.00012 +- 0.00009 (seed 6) and
+  -0.000005 +- 0.00006 (seed 7), each within 2 SE; over seeds 1-7 -0.00009 +- 0.00003 (3 SE):
+  not met; deletion +0.00025 +- 0.00004 (met). Grad-CAM's insertion is still not far from
+  random; every other method is.
+- -5 dB (seeds 1-7): Fusion-CAM at least as faithful as Score-CAM, the best (deletion +0.0009
+  +- 0.0001, insertion +0.00003 +- 0.00008), every method far from random (met); error maps
+  on the band: HiResCAM 0.69, Fusion-CAM 0.28 (not met).
+- 0 dB (seeds 3-7): Fusion-CAM behind Grad-CAM on deletion on every seed (-0.0148 +- 0.0016
+  pooled; seeds 6 / 7: -0.017 / -0.012) and on insertion -0.0058 +- 0.0015 (seed 7 +0.0007);
+  Score-CAM not far from random; error maps: HiResCAM 0.84, the others 0.32-0.39: not met.
+- 10 dB (seeds 1-7; results/cam_faithfulness_pool-jsr10-fixed.json, every file with the
+  fix): Fusion-CAM level with Grad-CAM, behind a random-like Score-CAM on deletion (-0.0076 +-
+  0.0020); only HiResCAM far from random; every method's error maps pass 0.5 (Fusion-CAM
+  0.64, HiResCAM 0.92): not met.
 """
 
 from __future__ import annotations
