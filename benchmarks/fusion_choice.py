@@ -1,0 +1,185 @@
+"""Does Fusion-CAM's weighting pick the more faithful of its two maps, slot by slot?
+
+Fusion-CAM (`explain/fusion_cam.py`) weights the denoised Grad-CAM map against the Score-CAM
+map by each map's contribution gain: the target of the grid kept in proportion to the map,
+minus the all-noise target. Issue 7's goal judges maps by deletion and insertion curves,
+which rank REs. Where the gain and the curves disagree, Fusion-CAM leans on the map the curves
+call worse, and trails the better component (as it trails Grad-CAM at JSR 0 dB,
+`cam_faithfulness.py`). Per slot and condition this measures:
+
+- which map the first fusion stage favours (`FusionCAM.last_weights['gradient']` > 0.5: the
+  gradient map; < 0.5: the region map; 0.5: neither);
+- which map is more faithful on that slot: the lower raw deletion AUC (the mean target along
+  the curve over the fraction removed; on one slot both curves start and end at the same
+  grids, so raw areas compare), and the higher raw insertion AUC;
+- the agreement: the share of slots, among those where the gain favours one map and the two
+  AUCs differ, where it favours the more faithful one (0.5 = a coin; 1 = the gain ranks maps
+  as the curves do);
+- the pooled AUCs of the three maps (normalised as in `cam_faithfulness.py`), and an oracle
+  that takes the more faithful component per slot, which bounds what any per-slot choice
+  between the two maps could reach.
+
+Same slots, maps and curve draws as `cam_faithfulness.py` (per-method streams since session
+28), so on a seed that benchmark ran with per-method draws the three AUCs reproduce its
+records exactly, a cross-check that is recorded (`reproduces`).
+
+    python benchmarks/fusion_choice.py [--seed 6] [--slots 200] [--jsr-db=-5,0,10] [--tag T]
+        (writes fusion_choice[-T].json)
+
+Session 28 (declared before running; a diagnosis of the 0 dB gap, not one of the issue's
+goals): seed 6 (whose cam_faithfulness run has per-method draws), clean and at -5, 0 and 10
+dB, 200 slots: `--seed 6 --jsr-db=-5,0,10`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from _common import RESULTS, write
+
+from dmrx.explain import LogLikelihood, curve_generator, deletion_insertion, draw_slots
+from dmrx.explain.perturbation import removal_noise
+from dmrx.explain.run import compute_maps
+from dmrx.nn import load_receiver
+from dmrx.robust.jammers import PartialBandJammer
+from dmrx.scenarios import get_scenario
+
+SCENARIO = "tdl-c-300ns-60kmh"
+PAIR = ("grad-cam", "score-cam")
+METHODS = (*PAIR, "fusion-cam")
+
+
+def raw_auc(curve: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
+    """[slots, steps + 1] target along a curve -> [slots] area over the fraction of REs."""
+    return torch.trapezoid(curve, fractions, dim=1)
+
+
+def condition(rx, slots, args) -> dict:
+    target = LogLikelihood(rx.link)
+    curves, weights = {}, []
+    for start in range(0, len(slots), args.batch_size):
+        part = slots.batch(start, start + args.batch_size)
+        info: dict = {}
+        maps = compute_maps(rx, part, list(METHODS), target, seed=args.seed + start, info=info)
+        weights.append(info["fusion-cam"]["gradient"])
+        noise = removal_noise("matched", part.y, part.no,
+                              curve_generator(args.seed, start, "noise"))
+        for m, v in maps.items():
+            cv = deletion_insertion(rx, part.y, part.no, target, v, part.c, steps=args.steps,
+                                    noise=noise, generator=curve_generator(args.seed, start, m))
+            curves[m] = curves[m] + cv if m in curves else cv
+        print(f"  {start + len(part)}/{len(slots)} slots", flush=True)
+    wg = torch.cat(weights).double()
+    fr = curves[PAIR[0]].fractions
+    dl = {m: raw_auc(curves[m].deletion, fr) for m in METHODS}
+    ins = {m: raw_auc(curves[m].insertion, fr) for m in METHODS}
+    favours_g, favours_r = wg > 0.5, wg < 0.5
+
+    def agreement(better_g: torch.Tensor, differ: torch.Tensor) -> dict:
+        chose = (favours_g | favours_r) & differ
+        right = (favours_g & better_g) | (favours_r & ~better_g)
+        n = int(chose.sum())
+        return {"slots_judged": n,
+                "share_favouring_the_more_faithful": float(right[chose].double().mean())
+                if n else None,
+                "share_grad_cam_more_faithful": float(better_g[differ].double().mean())
+                if int(differ.sum()) else None}
+
+    def oracle(curve_of: str, better_g: torch.Tensor) -> float:
+        # the more faithful component per slot, normalised like the pooled curves
+        g, r = getattr(curves[PAIR[0]], curve_of), getattr(curves[PAIR[1]], curve_of)
+        pick = torch.where(better_g[:, None], g, r)
+        c = curves[PAIR[0]]
+        intact, noise = c.deletion[:, 0].mean(), c.deletion[:, -1].mean()
+        return float(torch.trapezoid((pick.mean(0) - noise) / (intact - noise), fr))
+
+    better_del, better_ins = dl[PAIR[0]] < dl[PAIR[1]], ins[PAIR[0]] > ins[PAIR[1]]
+    return {
+        "slots": len(slots),
+        "fusion_favours": {"grad-cam": int(favours_g.sum()), "score-cam": int(favours_r.sum()),
+                           "neither": int((~favours_g & ~favours_r).sum()),
+                           "gradient_weight_mean": float(wg.mean())},
+        "deletion": agreement(better_del, dl[PAIR[0]] != dl[PAIR[1]]),
+        "insertion": agreement(better_ins, ins[PAIR[0]] != ins[PAIR[1]]),
+        "auc": {m: {"deletion": curves[m].deletion_auc, "insertion": curves[m].insertion_auc}
+                for m in METHODS}
+               | {"per-slot oracle of the two": {"deletion": oracle("deletion", better_del),
+                                                 "insertion": oracle("insertion", better_ins)}},
+    }
+
+
+def reproduces(results: dict, args: argparse.Namespace, jsr_db: float) -> dict | None:
+    """Compare the three AUCs with a cam_faithfulness record of the same seed, power and
+    setup drawn per method, if there is one: {condition: largest |difference|}."""
+    for path in sorted(RESULTS.glob(f"cam_faithfulness-seed{args.seed}*.json")):
+        rec = json.loads(path.read_text())
+        s = rec["setup"]
+        if (s.get("curve_draws") == "per-method" and s["seed"] == args.seed
+                and float(s["jammer"]["jsr_db"]) == jsr_db and s["slots_per_condition"]
+                == args.slots and s["steps"] == args.steps and s["snr_db"] == args.snr_db
+                and s["jammer"]["subcarriers"] == [int(v) for v in args.band.split(":")]):
+            out = {}
+            for cond, r in results.items():
+                m = rec["results"][cond]["methods"]
+                out[cond] = max(abs(r["auc"][k][c] - m[k][f"{c}_auc"]) for k in METHODS
+                                for c in ("deletion", "insertion"))
+            return {"file": path.name, "max_abs_auc_difference": out}
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seed", type=int, default=6)
+    ap.add_argument("--slots", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=50)
+    ap.add_argument("--snr-db", type=float, default=11.0)
+    ap.add_argument("--jsr-db", default="-5,0,10", help="comma-separated jammer powers, dB")
+    ap.add_argument("--band", default="12:24", help="jammed subcarriers start:stop")
+    ap.add_argument("--steps", type=int, default=24)
+    ap.add_argument("--checkpoint",
+                    default=str(Path(__file__).parents[1] / "checkpoints" / "neural-ref-4prb"))
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    try:
+        jsrs = [float(v) for v in args.jsr_db.split(",")]
+    except ValueError:
+        ap.error(f"--jsr-db {args.jsr_db!r}: give dB values separated by commas")
+    band = tuple(int(v) for v in args.band.split(":"))
+    t0 = time.perf_counter()
+    rx = load_receiver(args.checkpoint)
+    rx.eval()
+    link = rx.link
+    print("clean:", flush=True)
+    clean = condition(rx, draw_slots(link, get_scenario(SCENARIO), args.snr_db, args.slots,
+                                     seed=args.seed), args)
+    results: dict = {"clean": clean}
+    checks = {}
+    for jsr in jsrs:
+        print(f"jammed, JSR {jsr:g} dB:", flush=True)
+        jammed = draw_slots(link, get_scenario(SCENARIO), args.snr_db, args.slots,
+                            jammer=PartialBandJammer(link, jsr, band), seed=args.seed)
+        results[f"jsr{jsr:g}"] = condition(rx, jammed, args)
+        checks[f"jsr{jsr:g}"] = reproduces({"clean": clean, "jammed": results[f"jsr{jsr:g}"]},
+                                           args, jsr)
+    write("fusion_choice" + (f"-{args.tag}" if args.tag else ""), {
+        "benchmark": "fusion_choice",
+        "setup": {"scenario": SCENARIO, "link": link.name, "checkpoint": args.checkpoint,
+                  "seed": args.seed, "slots": args.slots, "snr_db": args.snr_db,
+                  "band": list(band), "steps": args.steps,
+                  "target": "block correct-bit log-likelihood",
+                  "curve_removal": "noise of the grid's mean power"},
+        "question": "does Fusion-CAM's contribution gain favour, per slot, the component map "
+                    "that the deletion / insertion curves call more faithful?",
+        "results": results,
+        "reproduces_cam_faithfulness": checks,
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+    })
+
+
+if __name__ == "__main__":
+    main()
