@@ -29,6 +29,20 @@ records exactly, a cross-check that is recorded (`reproduces`).
 Session 28 (declared before running; a diagnosis of the 0 dB gap, not one of the issue's
 goals): seed 6 (whose cam_faithfulness run has per-method draws), clean and at -5, 0 and 10
 dB, 200 slots: `--seed 6 --jsr-db=-5,0,10`.
+Outcome (results/fusion_choice.json): every AUC reproduces cam_faithfulness-seed6 to the bit
+(that run had five methods, a random map and two references; this one three maps). The gain
+ranks the two maps as the deletion curves do on clean slots and fails under the jammer:
+- clean: it favours Score-CAM on all 200 slots, the more faithful by deletion on 183 (0.915;
+  insertion 0.735); Fusion-CAM 0.2546 / 0.4017 against Score-CAM's 0.2550 / 0.4018;
+- -5 dB: Score-CAM on 198; right on 0.75 (deletion) and 0.61 (insertion) of the slots;
+- 0 dB: Grad-CAM on 81, Score-CAM on 119, while Grad-CAM is the more faithful by deletion on
+  141 (0.705): right on 0.48 (deletion) and 0.565 (insertion), a coin. Fusion-CAM 0.381 /
+  0.408 lands between Grad-CAM (0.364 / 0.412) and Score-CAM (0.394 / 0.400); a per-slot
+  oracle of the two would reach 0.353 / 0.428, ahead of both;
+- 10 dB: Grad-CAM on 198 (Score-CAM's maps empty), more faithful by deletion on 0.43.
+So at 0 dB Fusion-CAM trails Grad-CAM because the paper's weighting signal (the target of the
+grid kept in proportion to each map) does not tell, per slot, which map's ranking of REs is
+the more faithful one; a per-slot choice could beat both components, but not by that signal.
 """
 
 from __future__ import annotations

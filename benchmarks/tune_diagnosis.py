@@ -111,6 +111,13 @@ out and named. Pooled with the six chunks above over all sixteen seeds (`--tag m
 `ms-alone-fresh-16`, the same files and these two). Each seed's saving is a ratio of two
 searches on one machine, so seeds from two machines pool. Reported as measured; it does not
 change what the note says about issue 9.
+Outcome: both chunks finished (09:47 and 09:59 UTC; results/tune_diagnosis-ms-seeds46-47.json,
+-ms-seeds50-51.json). `adapted+pl+vu+tp+ms` kept every best and saved 53.3, 51.4, 36.7 and
+48.4 % on seeds 46, 47, 50, 51; over the sixteen seeds 37.3 +- 2.8 % (16.4-56.4 %; CPU the
+same), the median rule alone 23.7 +- 1.5 % (results/tune_diagnosis-pooled-ms-fresh-16.json,
+-pooled-ms-alone-fresh-16.json). The four new seeds ran on a faster machine (baselines 262-451
+s against 436 s for seed 44) and save more in both arms (the median rule alone 27.8 % against
+22.3 %); four seeds cannot separate the machine from the seeds.
 """
 
 from __future__ import annotations
