@@ -43,6 +43,8 @@ ranks the two maps as the deletion curves do on clean slots and fails under the 
 So at 0 dB Fusion-CAM trails Grad-CAM because the paper's weighting signal (the target of the
 grid kept in proportion to each map) does not tell, per slot, which map's ranking of REs is
 the more faithful one; a per-slot choice could beat both components, but not by that signal.
+Declared before running, after seed 6's outcome: seed 7, the other per-method seed, the same
+way (`--seed 7 --jsr-db=-5,0,10 --tag seed7`), to see whether the 0 dB coin is one seed's.
 """
 
 from __future__ import annotations
