@@ -44,7 +44,9 @@ So at 0 dB Fusion-CAM trails Grad-CAM because the paper's weighting signal (the 
 grid kept in proportion to each map) does not tell, per slot, which map's ranking of REs is
 the more faithful one; a per-slot choice could beat both components, but not by that signal.
 Declared before running, after seed 6's outcome: seed 7, the other per-method seed, the same
-way (`--seed 7 --jsr-db=-5,0,10 --tag seed7`), to see whether the 0 dB coin is one seed's.
+way (`--seed 7 --jsr-db=-5,0,10 --tag seed7`), to see whether the 0 dB coin is one seed's,
+and seed 5 beside it on the other core (`--seed 5 --jsr-db=-5,0,10 --tag seed5`; its records
+drew from the shared generator, so its AUCs are not compared with them).
 """
 
 from __future__ import annotations
