@@ -118,6 +118,10 @@ same), the median rule alone 23.7 +- 1.5 % (results/tune_diagnosis-pooled-ms-fre
 -pooled-ms-alone-fresh-16.json). The four new seeds ran on a faster machine (baselines 262-451
 s against 436 s for seed 44) and save more in both arms (the median rule alone 27.8 % against
 22.3 %); four seeds cannot separate the machine from the seeds.
+So, declared before running: seeds 44 and 45 rerun on this machine, one process each
+(`--seeds 44 --tag ms-seed44-here`, `--seeds 45 --tag ms-seed45-here`), against session 24's
+37.8 / 24.7 % (+ms) and 27.7 / 23.1 % (ms alone) there; the same searches, so the trials'
+BMD rates also show whether training reproduces across the two machines.
 """
 
 from __future__ import annotations
