@@ -122,6 +122,18 @@ So, declared before running: seeds 44 and 45 rerun on this machine, one process 
 (`--seeds 44 --tag ms-seed44-here`, `--seeds 45 --tag ms-seed45-here`), against session 24's
 37.8 / 24.7 % (+ms) and 27.7 / 23.1 % (ms alone) there; the same searches, so the trials'
 BMD rates also show whether training reproduces across the two machines.
+Outcome (results/tune_diagnosis-ms-seed{44,45}-here.json): both arms decide exactly as in
+session 24 (the same trials stopped at the same steps, the same best trial kept; the trials'
+BMD rates differ from the third decimal, at most 0.005), yet the wall time saved is 29.1 /
+19.5 % (+ms) and 26.1 / 14.3 % (ms) here against 37.8 / 24.7 and 27.7 / 23.1 % there. For the
+same decisions the saving moves by up to 9 points with the machine (what a step costs in the
+stopped trials against the others), and this machine saves less, not more, on these seeds:
+the four new seeds' larger savings are the seeds'. So the summaries now also give the
+training steps saved, which no machine changes (`steps_saved_fraction`): the health rules
+alone 26.4 +- 1.7 % over seeds 14-35 (wall 23.3 %), with the median rule 43.3 +- 1.9 % over
+seeds 36-51 (wall 37.3 %), the median rule alone 24.3 +- 1.5 % (wall 23.7 %)
+(results/tune_diagnosis-pooled-tp-fresh-all.json, -pooled-ms{,-alone}-fresh-16.json, pooled
+again at this commit).
 """
 
 from __future__ import annotations
@@ -252,6 +264,9 @@ def summarise(rs: list[dict]) -> dict:
     (every seed's best equal, mean wall time saved >= 30 %)."""
     saved = [r["time_saved_fraction"] for r in rs]
     cpu_saved = [r["cpu_saved_fraction"] for r in rs]
+    # training steps not run: the same on any machine, where the wall time saved moves with
+    # what a step costs in the stopped trials against the others (seeds 44-45, session 28)
+    steps_saved = [round(1.0 - r["steps_trained"] / r["steps_budget"], 3) for r in rs]
 
     def se(v: list[float]) -> float | None:  # of the mean over seeds
         return round(statistics.stdev(v) / len(v) ** 0.5, 3) if len(v) > 1 else None
@@ -263,6 +278,9 @@ def summarise(rs: list[dict]) -> dict:
         "cpu_saved_fraction_per_seed": cpu_saved,
         "cpu_saved_fraction_mean": round(statistics.fmean(cpu_saved), 3),
         "cpu_saved_fraction_se": se(cpu_saved),
+        "steps_saved_fraction_per_seed": steps_saved,
+        "steps_saved_fraction_mean": round(statistics.fmean(steps_saved), 3),
+        "steps_saved_fraction_se": se(steps_saved),
         "time_to_baseline_best_saved_fraction_per_seed": [
             r["time_to_baseline_best_saved_fraction"] for r in rs],
         "cpu_to_baseline_best_saved_fraction_per_seed": [
