@@ -130,7 +130,7 @@ same decisions the saving moves by up to 9 points with the machine (what a step 
 stopped trials against the others), and this machine saves less, not more, on these seeds:
 the four new seeds' larger savings are the seeds'. So the summaries now also give the
 training steps saved, which no machine changes (`steps_saved_fraction`): the health rules
-alone 26.4 +- 1.7 % over seeds 14-35 (wall 23.3 %), with the median rule 43.3 +- 1.9 % over
+alone 26.3 +- 1.7 % over seeds 14-35 (wall 23.3 %), with the median rule 43.3 +- 1.9 % over
 seeds 36-51 (wall 37.3 %), the median rule alone 24.3 +- 1.5 % (wall 23.7 %)
 (results/tune_diagnosis-pooled-tp-fresh-all.json, -pooled-ms{,-alone}-fresh-16.json, pooled
 again at this commit).
