@@ -126,10 +126,12 @@ Outcome (results/tune_diagnosis-ms-seed{44,45}-here.json): both arms decide exac
 session 24 (the same trials stopped at the same steps, the same best trial kept; the trials'
 BMD rates differ from the third decimal, at most 0.005), yet the wall time saved is 29.1 /
 19.5 % (+ms) and 26.1 / 14.3 % (ms) here against 37.8 / 24.7 and 27.7 / 23.1 % there. For the
-same decisions the saving moves by up to 9 points with the machine (what a step costs in the
-stopped trials against the others), and this machine saves less, not more, on these seeds:
+same decisions the saving moved by up to 9 points between the two runs (what a step costs in
+the stopped trials against the others, on that machine at that moment; one rerun cannot tell
+the machine from run-to-run noise), and this machine saved less, not more, on these seeds:
 the four new seeds' larger savings are the seeds'. So the summaries now also give the
-training steps saved, which no machine changes (`steps_saved_fraction`): the health rules
+training steps saved, which neither machine nor load changes
+(`steps_saved_fraction`): the health rules
 alone 26.3 +- 1.7 % over seeds 14-35 (wall 23.3 %), with the median rule 43.3 +- 1.9 % over
 seeds 36-51 (wall 37.3 %), the median rule alone 24.3 +- 1.5 % (wall 23.7 %)
 (results/tune_diagnosis-pooled-tp-fresh-all.json, -pooled-ms{,-alone}-fresh-16.json, pooled
