@@ -163,6 +163,8 @@ class ExplainResult:
 
     :ivar maps: method -> [slots, num_ofdm_symbols, fft_size] float32
     :ivar curves: method -> deletion / insertion `Curves` (empty if not measured)
+    :ivar setup: what a rerun needs to reproduce the result (the seed; for
+        `explain_checkpoint` also the checkpoint, scenario and jammer), written to the JSON
     """
 
     link: LinkConfig
@@ -172,6 +174,7 @@ class ExplainResult:
     maps: dict[str, torch.Tensor]
     jammed: torch.Tensor | None = None
     curves: dict[str, Curves] = field(default_factory=dict)
+    setup: dict = field(default_factory=dict)
 
     def zero_maps(self, method: str) -> int:
         """Slots whose map is zero everywhere (the method found no RE that adds evidence);
@@ -193,7 +196,7 @@ class ExplainResult:
         return {
             "link": self.link.name, "target": self.target, "layer": self.layer,
             "snr_db": self.snr_db, "slots": int(next(iter(self.maps.values())).shape[0]),
-            "area_share": area,
+            "setup": self.setup, "area_share": area,
             "methods": {m: {"mass_share": self.shares(m),
                             "zero_maps": self.zero_maps(m),
                             **({"faithfulness": self.curves[m].as_dict()}
@@ -265,8 +268,12 @@ def explain_slots(receiver: nn.Module, slots: Slots, methods: list[str], target,
                                         steps=faithfulness_steps, noise=noise,
                                         generator=curve_generator(seed, start, m))
                 curves[m] = curves[m] + cv if m in curves else cv
+    setup = {"seed": seed, "batch_size": batch_size, "faithfulness_steps": faithfulness_steps,
+             # one stream per (seed, batch, method): `faithfulness.curve_generator`
+             "curve_draws": "per-method"}
     return ExplainResult(slots.link, target_name, layer_name, slots.snr_db,
-                         {m: torch.cat(v) for m, v in maps.items()}, slots.jammed, curves)
+                         {m: torch.cat(v) for m, v in maps.items()}, slots.jammed, curves,
+                         setup)
 
 
 JAMMERS = ("partial-band",)
@@ -312,6 +319,12 @@ def explain_checkpoint(checkpoint: str | Path, *, scenario: str = "tdl-c-300ns-6
                                 syms)
     slots = draw_slots(link, get_scenario(scenario), snr_db, num_slots, jammer=jam, seed=seed)
     what = target if target == "error" else f"{target} {target_kind}"
-    return explain_slots(rx, slots, names, tgt, target_name=what, layer=layer,
-                         faithfulness_steps=faithfulness_steps, batch_size=batch_size,
-                         seed=seed, progress=progress)
+    result = explain_slots(rx, slots, names, tgt, target_name=what, layer=layer,
+                           faithfulness_steps=faithfulness_steps, batch_size=batch_size,
+                           seed=seed, progress=progress)
+    result.setup = {"checkpoint": str(checkpoint), "scenario": scenario,
+                    "target_region": {"symbol": symbol, "subcarrier": subcarrier, "prb": prb},
+                    "jammer": None if jam is None else {
+                        "kind": jammer, "jsr_db": jsr_db, "subcarriers": jam_subcarriers,
+                        "symbols": jam_symbols}} | result.setup
+    return result

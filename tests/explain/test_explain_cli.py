@@ -44,6 +44,10 @@ def test_explain_cli_writes_figure_and_json(tmp_path, capsys):
     assert d["slots"] == 2 and d["target"] == "error" and d["layer"] == "net.output_conv:in"
     assert set(d["methods"]) == {"grad-cam", "score-cam"}
     assert d["area_share"]["jammed"] == pytest.approx(12 / 48)
+    # what a rerun needs: the seed (default 0), checkpoint, scenario and jammer
+    assert d["setup"]["seed"] == 0 and d["setup"]["checkpoint"] == str(CHECKPOINT)
+    assert d["setup"]["scenario"] == "tdl-c-300ns-60kmh"
+    assert d["setup"]["jammer"]["subcarriers"] == "0:12"
     m = d["methods"]["score-cam"]
     assert len(m["mean_map"]) == 14 and len(m["mean_map"][0]) == 48
     assert len(m["faithfulness"]["deletion"]) == 5
