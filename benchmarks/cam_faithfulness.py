@@ -569,7 +569,7 @@ def main() -> None:
              "error_target": "BlockError nll (sum of softplus(-s llr))",
              "bootstrap": BOOTSTRAP, "seed": args.seed,
              # runs before this key drew every method's curves from one shared generator
-             # in turn ('shared'; `cam_faithfulness_pool.py --draws`)
+             # in turn ('shared'); `cam_faithfulness_pool.py` records each seed's scheme
              "curve_draws": CURVE_DRAWS}
     print("clean:", flush=True)
     clean = draw_slots(link, get_scenario(SCENARIO), args.snr_db, args.slots, seed=args.seed)

@@ -130,12 +130,11 @@ same decisions the saving moved by up to 9 points between the two runs (what a s
 the stopped trials against the others, on that machine at that moment; one rerun cannot tell
 the machine from run-to-run noise), and this machine saved less, not more, on these seeds:
 the four new seeds' larger savings are the seeds'. So the summaries now also give the
-training steps saved, which neither machine nor load changes
-(`steps_saved_fraction`): the health rules
-alone 26.3 +- 1.7 % over seeds 14-35 (wall 23.3 %), with the median rule 43.3 +- 1.9 % over
-seeds 36-51 (wall 37.3 %), the median rule alone 24.3 +- 1.5 % (wall 23.7 %)
+training steps saved, which neither machine nor load changes (`steps_saved_fraction`): the
+health rules alone 26.3 +- 1.7 % over seeds 14-35 (wall 23.3 %), with the median rule 43.3
++- 1.9 % over seeds 36-51 (wall 37.3 %), the median rule alone 24.3 +- 1.5 % (wall 23.7 %)
 (results/tune_diagnosis-pooled-tp-fresh-all.json, -pooled-ms{,-alone}-fresh-16.json, pooled
-again at this commit).
+again with this code).
 """
 
 from __future__ import annotations
