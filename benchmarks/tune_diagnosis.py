@@ -135,6 +135,12 @@ health rules alone 26.3 +- 1.7 % over seeds 14-35 (wall 23.3 %), with the median
 +- 1.9 % over seeds 36-51 (wall 37.3 %), the median rule alone 24.3 +- 1.5 % (wall 23.7 %)
 (results/tune_diagnosis-pooled-tp-fresh-all.json, -pooled-ms{,-alone}-fresh-16.json, pooled
 again with this code).
+Declared before running: issue 9's own figure, the health rules alone (`adapted+pl+vu+tp`,
+`dmrx tune`'s default rule set), on fresh sampler seeds 52-57, `--steps 300 --epoch-steps
+15 --arms adapted+pl+vu+tp`, two processes at once (`--seeds 52,53,54 --tag tp-seeds52-54`,
+`--seeds 55,56,57 --tag tp-seeds55-57`), a run not finished by 11:40 UTC left out and named;
+pooled with seeds 14-35 over 28 seeds (`tune_diagnosis_pool.py --arm adapted+pl+vu+tp --tag
+tp-fresh-28`): the wall time and the training steps saved, every best kept or not.
 """
 
 from __future__ import annotations
