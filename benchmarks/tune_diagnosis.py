@@ -141,6 +141,11 @@ Declared before running: issue 9's own figure, the health rules alone (`adapted+
 `--seeds 55,56,57 --tag tp-seeds55-57`), a run not finished by 11:40 UTC left out and named;
 pooled with seeds 14-35 over 28 seeds (`tune_diagnosis_pool.py --arm adapted+pl+vu+tp --tag
 tp-fresh-28`): the wall time and the training steps saved, every best kept or not.
+Outcome (results/tune_diagnosis-tp-seeds52-54.json, -tp-seeds55-57.json, finished 11:12 UTC;
+-pooled-tp-fresh-28.json): every best kept on the six new seeds, which saved 8.0, 20.4, 31.6,
+59.4, 29.4 and 19.9 % of the wall time (steps 22.5, 16.2, 31.2, 49.3, 25.0, 22.3 %); over
+the 28 seeds 24.4 +- 2.4 % of the wall time (CPU 24.3 %) and 26.6 +- 1.6 % of the training
+steps, every best kept: not met, 30 % is 2.1 standard errors above the steps saved.
 """
 
 from __future__ import annotations
