@@ -66,7 +66,13 @@ from pathlib import Path
 import torch
 from _common import RESULTS, write
 
-from dmrx.explain import LogLikelihood, curve_generator, deletion_insertion, draw_slots
+from dmrx.explain import (
+    Curves,
+    LogLikelihood,
+    curve_generator,
+    deletion_insertion,
+    draw_slots,
+)
 from dmrx.explain.perturbation import removal_noise
 from dmrx.explain.run import compute_maps
 from dmrx.nn import load_receiver
@@ -114,15 +120,12 @@ def condition(rx, slots, args) -> dict:
                 "share_grad_cam_more_faithful": float(better_g[differ].double().mean())
                 if int(differ.sum()) else None}
 
-    def oracle(curve_of: str, better_g: torch.Tensor) -> float:
-        # the more faithful component per slot, normalised like the pooled curves
-        g, r = getattr(curves[PAIR[0]], curve_of), getattr(curves[PAIR[1]], curve_of)
-        pick = torch.where(better_g[:, None], g, r)
-        c = curves[PAIR[0]]
-        intact, noise = c.deletion[:, 0].mean(), c.deletion[:, -1].mean()
-        return float(torch.trapezoid((pick.mean(0) - noise) / (intact - noise), fr))
-
     better_del, better_ins = dl[PAIR[0]] < dl[PAIR[1]], ins[PAIR[0]] > ins[PAIR[1]]
+    # the more faithful component per slot, on each curve (a slot's curves start and end at
+    # the same grids for every map, so `Curves` normalises the picks as it does the maps)
+    g, r = curves[PAIR[0]], curves[PAIR[1]]
+    oracle = Curves(fr, torch.where(better_del[:, None], g.deletion, r.deletion),
+                    torch.where(better_ins[:, None], g.insertion, r.insertion))
     return {
         "slots": len(slots),
         "fusion_favours": {"grad-cam": int(favours_g.sum()), "score-cam": int(favours_r.sum()),
@@ -132,8 +135,8 @@ def condition(rx, slots, args) -> dict:
         "insertion": agreement(better_ins, ins[PAIR[0]] != ins[PAIR[1]]),
         "auc": {m: {"deletion": curves[m].deletion_auc, "insertion": curves[m].insertion_auc}
                 for m in METHODS}
-               | {"per-slot oracle of the two": {"deletion": oracle("deletion", better_del),
-                                                 "insertion": oracle("insertion", better_ins)}},
+               | {"per-slot oracle of the two": {"deletion": oracle.deletion_auc,
+                                                 "insertion": oracle.insertion_auc}},
     }
 
 
