@@ -48,6 +48,17 @@ are skipped.
 Outcome (gated_adaptation_hicem_big-12seeds.json): 74.2 % fewer updates, 0.097 dB from BLER,
 0.083 dB from mean BCE: met, at the edge. The loss is real: 21 slots failed only with the
 gate, 4 only without it.
+
+Session 29 (declared before running): does that verdict hold at today's code? Since 0da4d2e
+the metadata builder runs every point and adaptation run on one torch thread (1d3d792), so
+session 11's table cannot be rebuilt bit for bit, and the gate fitted on it moves with it; the
+gate, the adapter and this benchmark are otherwise unchanged. The table is rebuilt on this
+machine with session 11's command (`dmrx metadata build --out out/metadata-big --seed 1 --points
+384,128,128 --adapt-runs 12,6,6 --workers 2`) and the run repeated with the same arguments
+(`--data out/metadata-big --model hicem --seeds 14,15,...,25 --tag big-12seeds-rerun`). Reported
+whatever it is. #8's gated point stays met only if the rerun meets the same rule (pooled update
+reduction >= 50 %, pooled loss from BLER <= 0.1 dB); if it does not, the verdict rests on one
+draw at the edge and the note says the point is open again.
 """
 
 from __future__ import annotations
