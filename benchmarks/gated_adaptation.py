@@ -59,6 +59,19 @@ machine with session 11's command (`dmrx metadata build --out out/metadata-big -
 whatever it is. #8's gated point stays met only if the rerun meets the same rule (pooled update
 reduction >= 50 %, pooled loss from BLER <= 0.1 dB); if it does not, the verdict rests on one
 draw at the edge and the note says the point is open again.
+Outcome (results/gated_adaptation_hicem_big-12seeds-rerun.json, 2486 s): not met, so #8's
+gated point is open again. The rebuilt table has the same rows; 418 of its 4656 training
+should_adapt labels are positive against 422 (float rounding in the adaptation runs), and the
+gate's val / test AUROC are 0.794 / 0.648 (0.796 / 0.644). Static and always-adapt reproduce
+session 11's run to the block error (360 and 275 of 14400). The gate saves 73.1 % of the
+updates (74.2 %) and costs 0.119 dB from BLER (0.097) and 0.088 dB from mean BCE (0.083): 296
+block errors against 292, 25 slots lost only with the gate and 4 only without (21 and 4). Four
+block errors in 14400 slots move the verdict across 0.1 dB; the loss is about 0.1 dB, and the
+goal's edge is inside its noise (a standard error of about 0.025 dB from the discordant slots).
+Where the loss is, per segment (block errors over the 12 seeds, always / gated / static, with
+the gate's updates out of 3600), the same in both runs within a few errors: TDL-A 2 / 2 / 2 (0
+updates), TDL-C 264 / 275-278 / 335 (3415-3418), TDL-E 5 / 10 / 18 (283-440), TDL-A 4 / 5-6 / 5
+(15). Most of it is in TDL-C, where the gate is open on 95 % of the slots.
 """
 
 from __future__ import annotations
