@@ -243,9 +243,12 @@ class ExplainResult:
 def explain_slots(receiver: nn.Module, slots: Slots, methods: list[str], target, *,
                   target_name: str = "target", layer: str | None = None,
                   faithfulness_steps: int = 0, batch_size: int = 50, seed: int = 0,
-                  progress: bool = False) -> ExplainResult:
+                  progress: bool = False, info: dict | None = None) -> ExplainResult:
     """Maps of `methods` on `slots`, batch by batch, with deletion / insertion curves if
     `faithfulness_steps` > 0 (against the grid-power noise of `perturbation.matched_noise`).
+
+    :param info: if given, receives for each Fusion-CAM among the methods its fusion weights
+        over all the slots, `info[name][key]` [slots] (the keys of `FusionCAM.last_weights`)
 
     :raises ValueError: batch_size < 1, faithfulness_steps < 0, unknown method or layer
     """
@@ -256,9 +259,15 @@ def explain_slots(receiver: nn.Module, slots: Slots, methods: list[str], target,
     layer_name = make_cam(methods[0], receiver, layer).layer_name
     maps: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
     curves: dict[str, Curves] = {}
+    weights: dict[str, dict[str, list[torch.Tensor]]] = {}
     for start in tqdm(range(0, len(slots), batch_size), disable=not progress, unit="batch"):
         part = slots.batch(start, start + batch_size)
-        got = compute_maps(receiver, part, methods, target, layer=layer, seed=seed + start)
+        part_info: dict = {}
+        got = compute_maps(receiver, part, methods, target, layer=layer, seed=seed + start,
+                           info=part_info)
+        for m, w in part_info.items():
+            for k, v in w.items():
+                weights.setdefault(m, {}).setdefault(k, []).append(v)
         noise = (matched_noise(part.y, curve_generator(seed, start, "noise"))
                  if faithfulness_steps else None)
         for m, v in got.items():
@@ -268,6 +277,8 @@ def explain_slots(receiver: nn.Module, slots: Slots, methods: list[str], target,
                                         steps=faithfulness_steps, noise=noise,
                                         generator=curve_generator(seed, start, m))
                 curves[m] = curves[m] + cv if m in curves else cv
+    if info is not None:
+        info.update({m: {k: torch.cat(v) for k, v in w.items()} for m, w in weights.items()})
     setup = {"seed": seed, "batch_size": batch_size, "faithfulness_steps": faithfulness_steps,
              # one stream per (seed, batch, method): `faithfulness.curve_generator`
              "curve_draws": "per-method"}

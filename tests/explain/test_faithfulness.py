@@ -146,3 +146,24 @@ def test_a_methods_curves_do_not_depend_on_the_other_methods_run(ref_link, regio
     assert torch.equal(alone.insertion, after.insertion)
     other = curves(["grad-cam"], seed=1)
     assert not torch.equal(alone.deletion, other.deletion)
+
+
+def test_explain_slots_collects_the_fusion_weights_of_every_batch(ref_link, region_rx):
+    # two batches: the weights come back over all six slots, in slot order, as the fusion
+    # computed them batch by batch
+    from dmrx.explain.run import Slots, compute_maps, explain_slots
+
+    y = region_rx.slots(6, seed=2)
+    c = torch.ones(6, ref_link.num_coded_bits)
+    slots = Slots(ref_link, y, torch.full((6,), 0.1), c, 10.0)
+    target = LLRMagnitude(ref_link)
+    info: dict = {}
+    explain_slots(region_rx, slots, ["fusion-cam"], target, layer="conv", batch_size=3,
+                  info=info)
+    w = info["fusion-cam"]
+    assert set(w) == {"gradient", "combined"} and w["gradient"].shape == (6,)
+    second: dict = {}
+    compute_maps(region_rx, slots.batch(3, 6), ["fusion-cam"], target, layer="conv", seed=3,
+                 info=second)
+    assert torch.equal(w["gradient"][3:], second["fusion-cam"]["gradient"])
+    assert torch.equal(w["combined"][3:], second["fusion-cam"]["combined"])
