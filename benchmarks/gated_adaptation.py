@@ -181,6 +181,15 @@ def val_operating_point(model, data: Path, threshold: float) -> dict:
             "positive_gain_kept": float(pos[open_].sum() / max(pos.sum(), 1e-12))}
 
 
+def gate_name(rule: str, attack: float | None) -> str:
+    return f"gated@{rule}" + ("" if attack is None else f",attack={attack:g}")
+
+
+def gate_specs(thresholds: dict, attacks: list) -> dict:
+    """One gated adapter per threshold rule and attack: name -> (rule, threshold, attack)."""
+    return {gate_name(r, a): (r, t, a) for r, t in thresholds.items() for a in attacks}
+
+
 def run_seed(seed: int, args, thresholds: dict, model) -> dict:
     """One seed: static, always-adapt and the gated adapters on the schedule, then always-adapt
     at each SNR offset. Picklable results only (it runs in a worker process)."""
@@ -193,9 +202,9 @@ def run_seed(seed: int, args, thresholds: dict, model) -> dict:
     def adapter() -> OnlineAdapter:
         return OnlineAdapter(static, get_variant(args.variant, seed=seed))
 
-    gates = {f"gated@{r}": GatedAdapter(adapter(), model, threshold=t,
-                                        smoothing=args.smoothing, features=FEATURES)
-             for r, t in thresholds.items()}
+    gates = {n: GatedAdapter(adapter(), model, threshold=t, smoothing=args.smoothing,
+                             attack=a, features=FEATURES)
+             for n, (_, t, a) in gate_specs(thresholds, args.attacks).items()}
     rec = MetadataRecorder(link, run="gated_adaptation", source="adapt", seed=seed)
     sched = shifted(base, 0.0, slots)
     t0 = time.perf_counter()
@@ -216,6 +225,13 @@ def run_seed(seed: int, args, thresholds: dict, model) -> dict:
         firsts = (next((d for d in fired if a <= d["slot"] < b), None)
                   for a, b in zip(bounds[:-1], bounds[1:], strict=True))
         out[name]["first_firings"] = [f for f in firsts if f is not None]  # per segment
+    # per slot, for reading the runs slot by slot: which slots each receiver lost, and each
+    # gate's own P of every slot (before its running average) and the slots it updated on
+    traces = {"error_slots": {n: np.flatnonzero(res.block_errors[n]).tolist() for n in out},
+              "gate_p_slot": {n: [round(d["p_slot"], 3) for d in g.decisions]
+                              for n, g in gates.items()},
+              "gate_updated_slots": {n: [d["slot"] for d in g.decisions if d["updated"]]
+                                     for n, g in gates.items()}}
     curve = [{"offset_db": 0.0, "bler": out["always"]["bler"],
               "mean_bce": out["always"]["mean_bce"]}]
     offsets = [float(v) for v in args.offsets.split(",")][: 1 if args.quick else None]
@@ -226,7 +242,8 @@ def run_seed(seed: int, args, thresholds: dict, model) -> dict:
         s2 = per_receiver(r2.table(), res2, "always")
         curve.append({"offset_db": d, "bler": s2["bler"], "mean_bce": s2["mean_bce"],
                       "updates": s2["updates"]})
-    return {"seed": seed, "schedule": sched.as_dict(), "receivers": out, "curve": curve}
+    return {"seed": seed, "schedule": sched.as_dict(), "receivers": out, "curve": curve,
+            "traces": traces}
 
 
 def pool(runs: list[dict], name: str) -> dict:
@@ -262,6 +279,10 @@ def main() -> None:
                          "average slot)")
     ap.add_argument("--smoothing", type=float, default=0.1,
                     help="weight of the newest slot in the gate's running average of P")
+    ap.add_argument("--attacks", default="none",
+                    help="comma-separated weights of the newest slot when its P is above the "
+                         "running average ('none': --smoothing, a symmetric average); one "
+                         "gated adapter per threshold and attack, on the same slots")
     ap.add_argument("--offsets", default="-0.25,-0.5", help="SNR offsets of always-adapt, dB")
     ap.add_argument("--seeds", default="1,2,3",
                     help="comma-separated; one worker process each, results pooled")
@@ -281,6 +302,8 @@ def main() -> None:
                     help="loss allowed on the selection seeds: the goal's 0.1 dB less a "
                          "margin for the noise of a few seeds")
     args = ap.parse_args()
+    args.attacks = [None if v.strip() == "none" else float(v)
+                    for v in args.attacks.split(",") if v.strip()]
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     data = Path(args.data)
@@ -306,13 +329,16 @@ def main() -> None:
         # noise draws), then evaluate it once on --seeds
         sel_seeds = [int(v) for v in args.select_on_seeds.split(",")][: 1 if args.quick
                                                                           else None]
+        if len(args.attacks) > 1:
+            raise SystemExit("--select-on-seeds chooses a threshold for one --attacks value")
         if set(sel_seeds) & set(seeds):
             raise SystemExit(f"--select-on-seeds {sel_seeds} overlaps --seeds {seeds}")
         cands = [v.strip() for v in args.candidates.split(",") if v.strip()]
         cand_t = {r: to_threshold(r) for r in cands}
         print(f"selecting a threshold among {cand_t} on seeds {sel_seeds} ...", flush=True)
         sweep_sel = sweep(sel_seeds, args, cand_t, model, data)
-        chosen, table = select_threshold(sweep_sel, cand_t, args.select_budget_db)
+        chosen, table = select_threshold(sweep_sel, cand_t, args.select_budget_db,
+                                         args.attacks[0])
         selection = {"seeds": sel_seeds, "candidates": cand_t,
                      "budget_db": args.select_budget_db,
                      "rule": "the candidate with the largest update reduction whose loss on "
@@ -342,8 +368,8 @@ def main() -> None:
         "setup": {"checkpoint": args.checkpoint, "schedule": runs[0]["schedule"],
                   "variant": args.variant, "data": str(data), "model": args.model,
                   "features": list(FEATURES), "thresholds": thresholds,
-                  "smoothing": args.smoothing, "offsets_db": [c["offset_db"]
-                                                              for c in curve[1:]],
+                  "smoothing": args.smoothing, "attacks": args.attacks,
+                  "offsets_db": [c["offset_db"] for c in curve[1:]],
                   "seeds": seeds, "quick": args.quick},
         "goal": "at least 50% fewer updates than always-adapt for at most 0.1 dB loss "
                 "(loss from the BLER curve of always-adapt vs SNR offset, seeds pooled)",
@@ -359,6 +385,7 @@ def main() -> None:
                                                   "bler": out["always"]["bler"]},
                                        "static": {"bler": out["static"]["bler"]}},
         "goal_met_by": met,
+        "traces": {str(run["seed"]): run["traces"] for run in runs},
         "goal_met": bool(met),
         "elapsed_s": round(time.perf_counter() - t_start, 1),
     })
@@ -373,7 +400,8 @@ def sweep(seeds: list[int], args, thresholds: dict, model, data: Path) -> dict:
         ctx = multiprocessing.get_context("fork")
         with ctx.Pool(len(seeds)) as workers:
             runs = workers.starmap(run_seed, [(s, args, thresholds, model) for s in seeds])
-    gates = [f"gated@{r}" for r in thresholds]
+    specs = gate_specs(thresholds, args.attacks)
+    gates = list(specs)
     out = {n: pool(runs, n) for n in ("static", "always", *gates)}
     offsets = [c["offset_db"] for c in runs[0]["curve"]]
     curve = [{"offset_db": d, "bler": float(np.mean([r["curve"][i]["bler"] for r in runs])),
@@ -381,9 +409,9 @@ def sweep(seeds: list[int], args, thresholds: dict, model, data: Path) -> dict:
              for i, d in enumerate(offsets)]
     xs = [c["offset_db"] for c in curve]
     always_err = np.concatenate([r["receivers"]["always"]["errors"] for r in runs])
-    for (rule, t), name in zip(thresholds.items(), gates, strict=True):
+    for name, (rule, t, attack) in specs.items():
         r = out[name]
-        r["threshold_rule"], r["threshold"] = rule, t
+        r["threshold_rule"], r["threshold"], r["attack"] = rule, t, attack
         r["updates_reduction"] = 1 - r["updates"] / max(out["always"]["updates"], 1)
         r["loss_db"] = {
             "from_bler": loss_db(xs, [c["bler"] for c in curve], r["bler"], log=True),
@@ -402,13 +430,14 @@ def sweep(seeds: list[int], args, thresholds: dict, model, data: Path) -> dict:
     return {"receivers": out, "curve": curve, "gates": gates, "runs": runs}
 
 
-def select_threshold(result: dict, candidates: dict, budget_db: float) -> tuple[str, list]:
+def select_threshold(result: dict, candidates: dict, budget_db: float,
+                     attack: float | None = None) -> tuple[str, list]:
     """The candidate (by rule name) with the largest update reduction whose loss, from BLER
     and from mean BCE, is known and at most `budget_db`; 'base-rate' (or the first candidate)
     when none is. :return: (rule, per-candidate table)"""
     table, ok = [], []
     for rule, t in candidates.items():
-        r = result["receivers"][f"gated@{rule}"]
+        r = result["receivers"][gate_name(rule, attack)]
         losses = [r["loss_db"]["from_bler"], r["loss_db"]["from_mean_bce"]]
         within = all(v is not None and v <= budget_db for v in losses)
         table.append({"rule": rule, "threshold": t, "updates": r["updates"],

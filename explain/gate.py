@@ -47,6 +47,12 @@ class GatedAdapter(nn.Module):
         with the threshold (1: each slot alone). The label is a property of the channel over
         the next tens of slots, so averaging over ~1/smoothing slots removes the per-slot
         jitter of the features without delaying a segment change by more than that.
+    :param attack: weight of the newest slot when its P is above the running average (None:
+        `smoothing`). An attack larger than `smoothing` is an AGC's fast attack and slow
+        release: the gate opens within a few slots of a change to a channel where adapting
+        pays (a symmetric average of weight 0.1 takes ~20 slots to climb from a closed
+        segment's P to the threshold, and the receiver is least adapted then), and closes only
+        after ~1/smoothing slots of low P.
     :param explain: keep the model's reason for every slot the gate opened
     :input y, no: as `OnlineAdapter`; output llr [batch, num_coded_bits] float32
     """
@@ -54,8 +60,9 @@ class GatedAdapter(nn.Module):
     requires_csi = False
 
     def __init__(self, adapter: OnlineAdapter, model, *, threshold: float = 0.5,
-                 smoothing: float = 1.0, features: Sequence[str] = FEATURES,
-                 quantized_input: bool = False, explain: bool = True, top_k: int = 3):
+                 smoothing: float = 1.0, attack: float | None = None,
+                 features: Sequence[str] = FEATURES, quantized_input: bool = False,
+                 explain: bool = True, top_k: int = 3):
         super().__init__()
         if not isinstance(adapter, OnlineAdapter):
             raise ValueError(f"GatedAdapter wraps an OnlineAdapter, got {type(adapter).__name__}")
@@ -65,7 +72,10 @@ class GatedAdapter(nn.Module):
             raise ValueError(f"GatedAdapter threshold={threshold!r}: in [0, 1]")
         if not 0 < smoothing <= 1:
             raise ValueError(f"GatedAdapter smoothing={smoothing!r}: in (0, 1]")
+        if attack is not None and not 0 < attack <= 1:
+            raise ValueError(f"GatedAdapter attack={attack!r}: in (0, 1] or None")
         self.smoothing, self._p = float(smoothing), None
+        self.attack = self.smoothing if attack is None else float(attack)
         self.adapter, self.model, self.threshold = adapter, model, float(threshold)
         self.features, self.quantized_input = tuple(features), quantized_input
         self.explain, self.top_k = explain, top_k
@@ -97,7 +107,7 @@ class GatedAdapter(nn.Module):
             llr = self.adapter(y, no)
         x = feature_rows(self.link, y, no, llr, self.features, self.quantized_input)
         p_slot = float(np.mean(self.model.predict_proba(x)[:, 1]))
-        a = self.smoothing
+        a = self.attack if self._p is not None and p_slot > self._p else self.smoothing
         self._p = p = p_slot if self._p is None else (1 - a) * self._p + a * p_slot
         open_ = p >= self.threshold
         out = self.adapter.observe(y, no, c_hat=c_hat, crc_ok=crc_ok, update=open_)
@@ -118,7 +128,7 @@ class GatedAdapter(nn.Module):
                 reasons[d["reason"]] += 1
         return self.adapter.summary() | {"gate": {
             "model": getattr(self.model, "kind", type(self.model).__name__),
-            "threshold": self.threshold, "smoothing": self.smoothing,
+            "threshold": self.threshold, "smoothing": self.smoothing, "attack": self.attack,
             "slots": len(self.decisions), "opened": len(opened),
             "open_rate": len(opened) / max(len(self.decisions), 1),
             "mean_p": float(np.mean([d["p"] for d in self.decisions])) if self.decisions

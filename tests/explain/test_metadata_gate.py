@@ -62,6 +62,42 @@ def test_gate_that_predicts_no_benefit_stops_the_updates(setup):
     assert opened.summary()["gate"]["open_rate"] == 1.0
 
 
+class Steps:
+    """A model whose P(benefit) follows a given sequence, one value per call."""
+
+    def __init__(self, ps):
+        self.ps = iter(ps)
+
+    def predict_proba(self, X):
+        p = next(self.ps)
+        return np.tile([1 - p, p], (len(X), 1))
+
+
+def test_fast_attack_opens_at_a_change_and_releases_slowly(setup):
+    rx, slots = setup
+    ps = [0.0, 0.0, 0.9, 0.9, 0.0, 0.0, 0.0, 0.0]
+    cfg = AdaptConfig(params="all", lr=1e-3, guard=False)
+
+    def gate(**kw):
+        return _run(GatedAdapter(OnlineAdapter(rx, cfg), Steps(ps), threshold=0.5,
+                                 smoothing=0.5, **kw), slots, n=len(ps))
+
+    sym, fast = gate(), gate(attack=1.0)
+    # symmetric weight 0.5: 0, 0, 0.45, 0.675, 0.3375, 0.169, ...
+    assert [d["p"] for d in sym.decisions][:6] == pytest.approx(
+        [0, 0, 0.45, 0.675, 0.3375, 0.16875], abs=1e-4)
+    # attack 1: P jumps to the slot's own value and decays at the release weight 0.5
+    assert [d["p"] for d in fast.decisions][:6] == pytest.approx(
+        [0, 0, 0.9, 0.9, 0.45, 0.225], abs=1e-4)
+    # so the fast gate opens a slot earlier, and both close on the first low slot
+    assert [d["open"] for d in sym.decisions] == [False, False, False, True] + [False] * 4
+    assert [d["open"] for d in fast.decisions] == [False, False, True, True] + [False] * 4
+    assert (sym.updates, fast.updates) == (1, 2)
+    assert fast.summary()["gate"]["attack"] == 1.0 and sym.summary()["gate"]["attack"] == 0.5
+    with pytest.raises(ValueError, match="attack"):
+        GatedAdapter(OnlineAdapter(rx), Constant(0.5), attack=0.0)
+
+
 def test_gate_follows_a_fitted_model_and_says_why(setup, ref_link):
     rx, slots = setup
     ys = list(slots(8))
