@@ -97,6 +97,26 @@ reads the channel alone cannot see that the adapter's own state needs an update;
 TDL-C loss at 95 % open, is where the 0.1 dB goes. Over the three 12-seed draws
 of the base-rate gate the loss from BLER is 0.097, 0.119 and 0.121 dB at 72-74 % fewer
 updates.
+
+Session 30. Read slot by slot (the traces the benchmark now keeps), the symmetric average of
+weight 0.1 opens TDL-C 11-21 slots after it starts (seed 14: slot 321), because P climbs from
+TDL-A's ~0.035 to the threshold at 10 % a slot. `GatedAdapter(attack=...)` weighs a slot whose
+P is above the running average more (an AGC's fast attack, slow release). An exploration on
+seeds 14-19, used before (`--attacks none,0.5,1 --offsets=-0.25 --seeds 14,...,19 --tag
+explore-attack-14-19`, 1455 s; not judged): updates saved / loss from BLER / from mean BCE:
+symmetric 73.7 % / 0.115 / 0.091 dB; attack 0.5: 54.5 % / 0.054 / 0.071 dB (per seed 510-578 of
+1200 updates); attack 1: 48.9 % / 0.085 / 0.063 dB. The attack opens TDL-C within 0-6 slots,
+but that is not where it gains: the first 50 TDL-C slots hold the same errors for every
+receiver, static included, and with the gate open on 1784 of 1800 TDL-C slots the attack-0.5
+gate still has 131 TDL-C errors against always-adapt's 126 (symmetric 134). What the attack
+buys is TDL-E, where P's upper envelope crosses the threshold: 1297 of 1800 slots open, 1 error
+(always 1, symmetric 3 with 194 updates, static 6), and a few reopenings in the last TDL-A.
+Declared before running it: the attack-0.5 gate at the base-rate threshold, judged on fresh
+seeds 38-49 (never run by this benchmark): `--data out/metadata-big --model hicem --attacks
+none,0.5 --seeds 38,39,...,49 --tag big-12seeds-attack` (offsets -0.25,-0.5 as by default).
+#8's gated point is met if `gated@base-rate,attack=0.5` saves >= 50 % of the updates and loses
+<= 0.1 dB from BLER, both pooled. The symmetric gate beside it is reported (a fourth draw), not
+judged. Its margin on the updates is thin (54.5 % on 14-19).
 """
 
 from __future__ import annotations
