@@ -168,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--gate-smoothing", type=float, default=1.0,
                    help="--gate: weight of the newest slot in the running average of P "
                         "(1: each slot alone)")
+    a.add_argument("--gate-attack", type=float, default=None,
+                   help="--gate: weight of a slot whose P is above the running average "
+                        "(default: --gate-smoothing; larger: open fast, close slowly)")
     a.add_argument("--no-progress", action="store_true")
 
     q = sub.add_parser("quantize", help="quantize a neural receiver checkpoint (MX, BBQ, INT; "
@@ -455,7 +458,7 @@ def _adapt(args: argparse.Namespace) -> int:
         from dmrx.scenarios.metadata_cli import gate_adapters
 
         receivers = gate_adapters(receivers, args.gate, args.gate_threshold,
-                                  args.gate_smoothing)
+                                  args.gate_smoothing, args.gate_attack)
     if not args.no_classic:
         receivers |= {"ls": build_named_receiver("ls", link),
                       "perfect": build_named_receiver("perfect", link)}

@@ -67,6 +67,10 @@ def test_gate_needs_a_should_adapt_model(tmp_path, capsys):
     assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
                  str(tmp_path / "m")]) == 2
     assert "a gate needs a model trained with --label should_adapt" in capsys.readouterr().err
+    save_model(m, tmp_path / "g", label="should_adapt", features=FEATURES)
+    assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
+                 str(tmp_path / "g"), "--gate-attack", "0"]) == 2
+    assert "attack=0.0: in (0, 1]" in capsys.readouterr().err
 
 
 def _synthetic_tables(link, out):
