@@ -132,6 +132,12 @@ and 0.083 dB (judged). Both lose most of their gap in TDL-C, where both are open
 every slot. Why is not established: it is not the late opening (on 14-19 the first 50 TDL-C
 slots hold the same errors for every receiver), and the attack gate's 133 TDL-A updates did not
 close it either.
+Then, declared before running it: one judged draw with a standard error of about 0.03 dB is at
+the edge, as session 11's was, so a confirmation on twelve more fresh seeds, the attack gate
+alone: `--data out/metadata-big --model hicem --attacks 0.5 --seeds 50,51,...,61 --tag
+big-12seeds-attack-confirm`. The point is reported as met reliably only if this run meets the
+same rule (>= 50 % fewer updates, <= 0.1 dB from BLER, pooled); otherwise as met on one of two
+fresh draws, with both numbers.
 """
 
 from __future__ import annotations
