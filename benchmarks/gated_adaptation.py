@@ -263,7 +263,7 @@ def run_seed(seed: int, args, thresholds: dict, model) -> dict:
     print(f"seed {seed}:", res.table(), f"({time.perf_counter() - t0:.0f} s)", sep="\n",
           flush=True)
     table = rec.table()
-    out = {n: per_receiver(table, res, n) | {"errors": res.block_errors[n]}
+    out = {n: per_receiver(table, res, n)
            for n in ("static", "always", *gates)}
     bounds = [0, *sched.boundaries, sched.num_slots]
     for name, gated in gates.items():
@@ -458,7 +458,16 @@ def sweep(seeds: list[int], args, thresholds: dict, model, data: Path) -> dict:
               "mean_bce": float(np.mean([r["curve"][i]["mean_bce"] for r in runs]))}
              for i, d in enumerate(offsets)]
     xs = [c["offset_db"] for c in curve]
-    always_err = np.concatenate([r["receivers"]["always"]["errors"] for r in runs])
+    def lost(name: str) -> np.ndarray:
+        """[seeds * slots] bool, the slots `name` lost, from the runs' traces"""
+        masks = []
+        for run in runs:
+            m = np.zeros(sum(s["slots"] for s in run["schedule"]["segments"]), bool)
+            m[run["traces"]["error_slots"][name]] = True
+            masks.append(m)
+        return np.concatenate(masks)
+
+    always_err = lost("always")
     for name, (rule, t, attack) in specs.items():
         r = out[name]
         r["threshold_rule"], r["threshold"], r["attack"] = rule, t, attack
@@ -468,7 +477,7 @@ def sweep(seeds: list[int], args, thresholds: dict, model, data: Path) -> dict:
             "from_mean_bce": loss_db(xs, [c["mean_bce"] for c in curve], r["mean_bce"],
                                      log=False)}
         # the same slots for both: the slots only one of them lost decide the BLER gap
-        err = np.concatenate([run["receivers"][name]["errors"] for run in runs])
+        err = lost(name)
         r["discordant_slots"] = {"gated_only_errors": int((err & ~always_err).sum()),
                                  "always_only_errors": int((~err & always_err).sum())}
         r["gate"] = [run["receivers"][name]["gate"] for run in runs]
