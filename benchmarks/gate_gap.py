@@ -1,0 +1,179 @@
+"""Where does a gated adapter's loss against always-adapt come from?
+
+`gated_adaptation.py` finds the gated adapter about 0.1 dB behind always-adapt on drift-default,
+nearly all of it in the TDL-C segment, where the gate is open on 95-99 % of the slots. This
+benchmark takes one of its results (the per-slot traces: the slots each gate updated on) and
+reruns the same adapter (same checkpoint, variant and seeds, so the same slots) with updates on
+chosen slots only. All of an adapter's randomness comes from its own generator, so the replay
+of a gate's update slots reproduces the gated run block error for block error (checked: the
+'replay' and 'always' arms must equal the traces, `replay_exact`). The arms, for the segment
+under study (--segment, default 1: TDL-C) and the slots before it:
+
+- always: every slot (the benchmark's always-adapt)
+- replay: the gate's own update slots
+- replay-skip-before: the gate's update slots within the segment only (its updates before the
+  segment dropped)
+- replay-fill: the gate's update slots before the segment, every slot within it
+- oracle: no update before the segment, every slot within it (a gate that knows where the
+  segments are and opens on the whole of this one)
+- reset: every slot, with a fresh Adam (zero moments, step count 0) at the segment's first
+  slot; the weights always-adapt had there are kept
+
+The schedule runs only up to the end of the segment (later slots cannot change it). Per arm:
+block errors in the segment and before it, pooled over the seeds, and the slots lost by only
+one of two arms (`discordant`) for each pair, whose split says how much of a difference is
+chance (about +-sqrt(n) of n discordant slots).
+
+    python benchmarks/gate_gap.py --results benchmarks/results/<a gated_adaptation result>.json
+
+Session 31 ran it on the attack gate's confirmation (seeds 50-61): `--results benchmarks/
+results/gated_adaptation_hicem_big-12seeds-attack-confirm.json --tag attack-confirm`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import multiprocessing
+import time
+from pathlib import Path
+
+import torch
+from _common import write
+
+from dmrx.nn import load_receiver
+from dmrx.nn.adapt import OnlineAdapter, get_variant
+from dmrx.scenarios.adapt_run import run_schedule
+from dmrx.scenarios.schedules import Schedule, Segment
+
+ARMS = ("always", "replay", "replay-skip-before", "replay-fill", "oracle", "reset")
+
+
+class SlotAdapter(OnlineAdapter):
+    """An `OnlineAdapter` that updates only on `update_slots` (None: every slot) and, at
+    `reset_at`, replaces its optimizer by a fresh one (zero moments, step count 0)."""
+
+    def __init__(self, receiver, config, update_slots: set[int] | None = None,
+                 reset_at: int | None = None):
+        super().__init__(receiver, config)
+        self.update_slots, self.reset_at = update_slots, reset_at
+
+    def observe(self, y, no, c_hat=None, crc_ok=None, update=True) -> dict:
+        if self.slot == self.reset_at:
+            self.opt = torch.optim.Adam(self._params, lr=self.config.lr)
+        allowed = self.update_slots is None or self.slot in self.update_slots
+        return super().observe(y, no, c_hat=c_hat, crc_ok=crc_ok, update=update and allowed)
+
+
+def arm_slots(arm: str, gate_slots: list[int], start: int, stop: int) -> tuple[set | None,
+                                                                                int | None]:
+    """(update slots or None for all, optimizer reset slot or None) of an arm."""
+    within = set(range(start, stop))
+    gate = set(gate_slots)
+    return {"always": (None, None), "replay": (gate, None),
+            "replay-skip-before": (gate & within, None),
+            "replay-fill": ({s for s in gate if s < start} | within, None),
+            "oracle": (within, None), "reset": (None, start)}[arm]
+
+
+def run_seed(job: tuple) -> dict:
+    seed, setup, gate_slots, segment, arms = job
+    torch.set_num_threads(1)
+    static = load_receiver(setup["checkpoint"])
+    segs = tuple(Segment(s["scenario"], s["slots"], s["snr_db"])
+                 for s in setup["schedule"]["segments"])[: segment + 1]
+    sched = Schedule(f"{setup['schedule']['name']}[:{segment + 1}]", segs)
+    start = sum(s.slots for s in segs[:-1])
+    stop = start + segs[-1].slots
+    config = get_variant(setup["variant"], seed=seed)
+    rxs = {a: SlotAdapter(static, config, *arm_slots(a, gate_slots, start, stop)) for a in arms}
+    t0 = time.perf_counter()
+    res = run_schedule(sched, static.link, rxs, seed=seed, progress=False)
+    errors = {a: [i for i, e in enumerate(res.block_errors[a]) if e] for a in arms}
+    print(f"seed {seed}:", {a: len(v) for a, v in errors.items()},
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    return {"seed": seed, "start": start, "stop": stop, "error_slots": errors,
+            "updates": {a: r.updates for a, r in rxs.items()},
+            "rollbacks": {a: r.rollbacks for a, r in rxs.items()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--results", required=True,
+                    help="a gated_adaptation.py result with per-slot traces")
+    ap.add_argument("--gate", default="", help="the gated receiver's name (default: the first)")
+    ap.add_argument("--segment", type=int, default=1,
+                    help="index of the segment under study (1: TDL-C on drift-default)")
+    ap.add_argument("--seeds", default="", help="comma-separated (default: all in --results)")
+    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+    path = Path(args.results)
+    try:
+        src = json.loads(path.read_text())
+        traces, setup = src["traces"], src["setup"]
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"--results {path}: not a gated_adaptation result with traces "
+                         f"({e})") from None
+    gates = [n for n in src["receivers"] if n.startswith("gated@")]
+    gate = args.gate or gates[0]
+    if gate not in gates:
+        raise SystemExit(f"--gate {gate!r}: not in {path.name} (has {gates})")
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    if unknown := [a for a in arms if a not in ARMS]:
+        raise SystemExit(f"--arms: unknown {unknown}; use {list(ARMS)}")
+    if not 0 <= args.segment < len(setup["schedule"]["segments"]):
+        raise SystemExit(f"--segment {args.segment}: the schedule has "
+                         f"{len(setup['schedule']['segments'])} segments")
+    seeds = [int(v) for v in args.seeds.split(",") if v] or [int(s) for s in traces]
+    if missing := [s for s in seeds if str(s) not in traces]:
+        raise SystemExit(f"--seeds {missing}: not in {path.name}")
+    t_start = time.perf_counter()
+    jobs = [(s, setup, traces[str(s)]["gate_updated_slots"][gate], args.segment, arms)
+            for s in seeds]
+    with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+        runs = pool.map(run_seed, jobs, chunksize=1)
+    start, stop = runs[0]["start"], runs[0]["stop"]
+
+    def in_seg(slots):
+        return {s for s in slots if start <= s < stop}
+
+    per_arm = {}
+    for a in arms:
+        per_arm[a] = {"errors_in_segment": sum(len(in_seg(r["error_slots"][a])) for r in runs),
+                      "errors_before": sum(sum(s < start for s in r["error_slots"][a])
+                                           for r in runs),
+                      "updates": sum(r["updates"][a] for r in runs),
+                      "rollbacks": sum(r["rollbacks"][a] for r in runs),
+                      "per_seed": {str(r["seed"]): len(in_seg(r["error_slots"][a]))
+                                   for r in runs}}
+    # the judged run's own errors on the same slots, to check the replay is exact
+    judged = {"always": "always", "replay": gate}
+    exact = {a: all(r["error_slots"][a] == [s for s in traces[str(r["seed"])]["error_slots"][n]
+                                            if s < stop] for r in runs)
+             for a, n in judged.items() if a in arms}
+    discordant = {}
+    for a, b in itertools.combinations(arms, 2):
+        only_a = sum(len(in_seg(r["error_slots"][a]) - in_seg(r["error_slots"][b])) for r in runs)
+        only_b = sum(len(in_seg(r["error_slots"][b]) - in_seg(r["error_slots"][a])) for r in runs)
+        discordant[f"{a} vs {b}"] = [only_a, only_b]
+    seg = setup["schedule"]["segments"][args.segment]
+    name = "gate_gap" + (f"_{args.tag}" if args.tag else "")
+    write(name, {
+        "benchmark": "gate_gap",
+        "setup": {"results": str(path), "gate": gate, "checkpoint": setup["checkpoint"],
+                  "variant": setup["variant"], "segment": args.segment,
+                  "segment_scenario": seg["scenario"], "segment_slots": [start, stop],
+                  "seeds": seeds, "arms": arms},
+        "replay_exact": exact,
+        "arms": per_arm,
+        "discordant": discordant,
+        "note": "discordant 'a vs b': [slots of the segment lost only by a, only by b], pooled",
+        "elapsed_s": round(time.perf_counter() - t_start, 1),
+    })
+
+
+if __name__ == "__main__":
+    main()
