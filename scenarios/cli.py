@@ -171,6 +171,9 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--gate-attack", type=float, default=None,
                    help="--gate: weight of a slot whose P is above the running average "
                         "(default: --gate-smoothing; larger: open fast, close slowly)")
+    a.add_argument("--gate-debounce", type=_positive_int, default=1,
+                   help="--gate: open only after this many consecutive slots at or above the "
+                        "threshold (1: at once)")
     a.add_argument("--no-progress", action="store_true")
 
     q = sub.add_parser("quantize", help="quantize a neural receiver checkpoint (MX, BBQ, INT; "
@@ -458,7 +461,8 @@ def _adapt(args: argparse.Namespace) -> int:
         from dmrx.scenarios.metadata_cli import gate_adapters
 
         receivers = gate_adapters(receivers, args.gate, args.gate_threshold,
-                                  args.gate_smoothing, args.gate_attack)
+                                  args.gate_smoothing, args.gate_attack,
+                                  args.gate_debounce)
     if not args.no_classic:
         receivers |= {"ls": build_named_receiver("ls", link),
                       "perfect": build_named_receiver("perfect", link)}

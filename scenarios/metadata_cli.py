@@ -42,7 +42,8 @@ def metadata_recorder(path: str | None, link, source: str, seed: int):
 
 
 def gate_adapters(receivers: dict, model_dir: str, threshold: float,
-                  smoothing: float = 1.0, attack: float | None = None) -> dict:
+                  smoothing: float = 1.0, attack: float | None = None,
+                  debounce: int = 1) -> dict:
     """Every `OnlineAdapter` of `receivers` wrapped in a `GatedAdapter` with the saved model.
 
     :raises ValueError: the model is missing, or was trained for another label
@@ -55,7 +56,7 @@ def gate_adapters(receivers: dict, model_dir: str, threshold: float,
         raise ValueError(f"--gate {model_dir!r} predicts {info.get('label')!r}; a gate needs a "
                          "model trained with --label should_adapt")
     return {n: GatedAdapter(r, model, threshold=threshold, smoothing=smoothing,
-                            attack=attack, features=info["features"])
+                            attack=attack, debounce=debounce, features=info["features"])
             if isinstance(r, OnlineAdapter) else r for n, r in receivers.items()}
 
 

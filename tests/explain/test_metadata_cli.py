@@ -71,6 +71,9 @@ def test_gate_needs_a_should_adapt_model(tmp_path, capsys):
     assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
                  str(tmp_path / "g"), "--gate-attack", "0"]) == 2
     assert "attack=0.0: in (0, 1]" in capsys.readouterr().err
+    assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
+                 str(tmp_path / "g"), "--gate-debounce", "0"]) == 2
+    assert "--gate-debounce: must be a positive integer, got 0" in capsys.readouterr().err
 
 
 def _synthetic_tables(link, out):

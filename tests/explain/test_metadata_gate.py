@@ -98,6 +98,27 @@ def test_fast_attack_opens_at_a_change_and_releases_slowly(setup):
         GatedAdapter(OnlineAdapter(rx), Constant(0.5), attack=0.0)
 
 
+def test_debounce_drops_short_openings_and_closes_at_once(setup):
+    rx, slots = setup
+    ps = [0.0, 0.9, 0.9, 0.0, 0.9, 0.9, 0.9, 0.9, 0.0]
+    cfg = AdaptConfig(params="all", lr=1e-3, guard=False)
+
+    def gate(**kw):
+        return _run(GatedAdapter(OnlineAdapter(rx, cfg), Steps(ps), threshold=0.5, **kw),
+                    slots, n=len(ps))
+
+    plain, deb = gate(), gate(debounce=3)
+    # each slot alone (smoothing 1): the two-slot run never opens the debounced gate, the
+    # four-slot run opens it on its third slot; both close on the first low slot
+    assert [d["open"] for d in plain.decisions] == [p > 0.5 for p in ps]
+    assert [d["open"] for d in deb.decisions] == [False] * 6 + [True, True, False]
+    assert (plain.updates, deb.updates) == (6, 2)
+    assert deb.summary()["gate"]["debounce"] == 3
+    for bad in (0, 2.5):
+        with pytest.raises(ValueError, match="debounce"):
+            GatedAdapter(OnlineAdapter(rx), Constant(0.5), debounce=bad)
+
+
 def test_gate_follows_a_fitted_model_and_says_why(setup, ref_link):
     rx, slots = setup
     ys = list(slots(8))
