@@ -26,8 +26,29 @@ chance (about +-sqrt(n) of n discordant slots).
 
     python benchmarks/gate_gap.py --results benchmarks/results/<a gated_adaptation result>.json
 
-Session 31 ran it on the attack gate's confirmation (seeds 50-61): `--results benchmarks/
-results/gated_adaptation_hicem_big-12seeds-attack-confirm.json --tag attack-confirm`.
+Session 31 ran it on the attack gate's two judged draws, `--results benchmarks/results/
+gated_adaptation_hicem_big-12seeds-attack-confirm.json --tag attack-confirm` (seeds 50-61,
+1162 s) and `--results .../gated_adaptation_hicem_big-12seeds-attack.json --gate
+'gated@base-rate,attack=0.5' --tag attack` (seeds 38-49, 1319 s). Both replays are exact.
+TDL-C block errors (3600 slots each), seeds 50-61 / 38-49 / pooled:
+
+    always               281 / 290 / 571
+    replay (the gate)    298 / 301 / 599
+    replay-skip-before   291 / 300 / 591
+    replay-fill          293 / 298 / 591
+    oracle               288 / 301 / 589
+    reset                289 / 292 / 581
+
+- The oracle, closed on all of TDL-A and open on all of TDL-C, loses nearly as much in TDL-C as
+  the gate: pooled 18 of its 28 block errors (14 slots lost only by always-adapt, 32 only by
+  the oracle), on seeds 38-49 all of it (8 vs 8 against the replay). Most of the gated loss is
+  the price of not adapting on TDL-A, not of the gate's choices in TDL-C.
+- Part of that price is the optimizer: always-adapt with a fresh Adam at the TDL-C start and
+  its own weights loses 10 pooled (5 vs 15 discordant), 8 of them on seeds 50-61.
+- The gate's own decisions, its short TDL-A openings (skip-before) and its few closed TDL-C
+  slots (fill), cost 5-7 errors each on seeds 50-61 and about nothing on 38-49.
+Why updates on a channel the receiver already fits (TDL-A, where adapting changes no block
+error) help on the next one is not established here.
 """
 
 from __future__ import annotations

@@ -171,6 +171,12 @@ hicem --attacks 0.5 --debounces 1,5 --seeds 62,63,...,73 --tag big-12seeds-debou
 gated point is met on this draw if `gated@base-rate,attack=0.5,debounce=5` saves >= 50 % of the
 updates and loses <= 0.1 dB from BLER, both pooled. The attack gate without debounce beside it
 is reported (its third draw), not judged.
+After that declaration, and before its outcome, `gate_gap.py` on the attack gate's seeds 38-49
+(results/gate_gap_attack.json) did not repeat the cost of the short TDL-A openings: without
+them the gate lost 300 TDL-C blocks against 301 with them, and the oracle lost 301 too
+(always-adapt 290). Pooled over both draws (24 seeds) the oracle loses 18 of the gate's 28
+TDL-C block errors, so most of the gap is the price of not adapting on TDL-A at all, which no
+gate that saves TDL-A's updates avoids; debounce can only take the gate's own share.
 """
 
 from __future__ import annotations

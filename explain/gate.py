@@ -57,10 +57,10 @@ class GatedAdapter(nn.Module):
     :param debounce: open only once the running average has been at or above the threshold
         for this many consecutive slots (1: at once); it still closes on the first slot below.
         It drops the short openings a noisy P makes on a channel the receiver already fits.
-        On drift-default (benchmarks/gate_gap.py, seeds 50-61) the attack-0.5 gate's 90 TDL-A
-        updates, in runs of 1-9 slots, cost TDL-C block errors: replayed without them it lost
-        291 there against 298 with them (always-adapt 281; 17 vs 10 discordant slots, so not
-        decisive alone).
+        On drift-default (benchmarks/gate_gap.py) the attack-0.5 gate's TDL-A updates, in runs
+        of 1-9 slots, cost TDL-C block errors on one draw and not on another: replayed without
+        them it lost 291 TDL-C blocks against 298 with them on seeds 50-61 (17 vs 10 discordant
+        slots), 300 against 301 on seeds 38-49.
     :param explain: keep the model's reason for every slot the gate opened
     :input y, no: as `OnlineAdapter`; output llr [batch, num_coded_bits] float32
     """
