@@ -139,7 +139,7 @@ def main() -> None:
         raise SystemExit(f"--results {path}: not a gated_adaptation result with traces "
                          f"({e})") from None
     gates = [n for n in src["receivers"] if n.startswith("gated@")]
-    gate = args.gate or gates[0]
+    gate = args.gate or (gates[0] if gates else "")
     if gate not in gates:
         raise SystemExit(f"--gate {gate!r}: not in {path.name} (has {gates})")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
