@@ -1,26 +1,12 @@
 """The gated-adaptation benchmark's threshold rule (`select_threshold`): chosen on selection
 runs, the largest update reduction whose loss stays within the budget, by both loss figures."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def gated():
-    sys.path.insert(0, str(BENCH))  # the script imports its sibling _common
-    try:
-        spec = importlib.util.spec_from_file_location("gated_adaptation_bench",
-                                                      BENCH / "gated_adaptation.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        sys.path.remove(str(BENCH))
+def gated(load_benchmark):
+    return load_benchmark("gated_adaptation")
 
 
 def _sweep(rows: dict) -> dict:

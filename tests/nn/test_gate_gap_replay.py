@@ -4,10 +4,6 @@ on reproduces its weights exactly, even while other adapters learn on the same s
 benchmark runs its arms side by side): all of an adapter's randomness must come from its own
 generator."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -16,19 +12,10 @@ from dmrx.nn.adapt import AdaptConfig, OnlineAdapter
 from dmrx.ofdm import Channel, Transmitter, seed_everything
 from dmrx.scenarios import get_scenario
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
-def gap():
-    sys.path.insert(0, str(BENCH))  # the script imports its sibling _common
-    try:
-        spec = importlib.util.spec_from_file_location("gate_gap_bench", BENCH / "gate_gap.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        yield mod
-    finally:
-        sys.path.remove(str(BENCH))
+def gap(load_benchmark):
+    return load_benchmark("gate_gap")
 
 
 def _weights(ad):
