@@ -187,6 +187,14 @@ out of 3600): TDL-A 8 / 8 / 7 / 7 (28, 166), TDL-C 289 / 296 / 302 / 364 (3503, 
 for: it kept TDL-E, dropped most TDL-A openings and lost 6 TDL-C blocks fewer than the attack
 gate on the same slots; one draw, within about 0.03 dB of noise, so a confirmation on fresh
 seeds should follow before the point counts as met reliably.
+
+Session 32. Declared before running it: the confirmation of that draw, the debounced gate
+alone, on fresh seeds 74-85 (never run by this benchmark): `--data out/metadata-big --model
+hicem --attacks 0.5 --debounces 5 --seeds 74,75,...,85 --tag big-12seeds-debounce-confirm`
+(the same table, gate and offsets). #8's gated point is reported as met reliably only if
+`gated@base-rate,attack=0.5,debounce=5` again saves >= 50 % of the updates and loses <= 0.1 dB
+from BLER, both pooled over these 12 seeds; otherwise as met on one of two fresh draws, with
+both numbers. The threshold, attack and debounce are not changed after this declaration.
 """
 
 from __future__ import annotations
