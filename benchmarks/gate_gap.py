@@ -18,6 +18,9 @@ under study (--segment, default 1: TDL-C) and the slots before it:
   segments are and opens on the whole of this one)
 - reset: every slot, with a fresh Adam (zero moments, step count 0) at the segment's first
   slot; the weights always-adapt had there are kept
+- oracle-every-K (any K >= 1): the oracle plus every K-th slot before the segment (slots K-1,
+  2K-1, ...): does a sparse duty cycle of updates on the channel before keep what the oracle
+  loses?
 
 The schedule runs only up to the end of the segment (later slots cannot change it). Per arm:
 block errors in the segment and before it, pooled over the seeds, and the slots lost by only
@@ -92,10 +95,19 @@ def arm_slots(arm: str, gate_slots: list[int], start: int, stop: int) -> tuple[s
     """(update slots or None for all, optimizer reset slot or None) of an arm."""
     within = set(range(start, stop))
     gate = set(gate_slots)
+    if arm.startswith("oracle-every-"):
+        k = int(arm.removeprefix("oracle-every-"))
+        return set(range(k - 1, start, k)) | within, None
     return {"always": (None, None), "replay": (gate, None),
             "replay-skip-before": (gate & within, None),
             "replay-fill": ({s for s in gate if s < start} | within, None),
             "oracle": (within, None), "reset": (None, start)}[arm]
+
+
+def _every(arm: str) -> bool:
+    """An 'oracle-every-K' arm with K a positive integer."""
+    k = arm.removeprefix("oracle-every-")
+    return k != arm and k.isdigit() and int(k) >= 1
 
 
 def run_seed(job: tuple) -> dict:
@@ -143,8 +155,8 @@ def main() -> None:
     if gate not in gates:
         raise SystemExit(f"--gate {gate!r}: not in {path.name} (has {gates})")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    if unknown := [a for a in arms if a not in ARMS]:
-        raise SystemExit(f"--arms: unknown {unknown}; use {list(ARMS)}")
+    if unknown := [a for a in arms if a not in ARMS and not _every(a)]:
+        raise SystemExit(f"--arms: unknown {unknown}; use {list(ARMS)} or oracle-every-K")
     if not 0 <= args.segment < len(setup["schedule"]["segments"]):
         raise SystemExit(f"--segment {args.segment}: the schedule has "
                          f"{len(setup['schedule']['segments'])} segments")
