@@ -52,6 +52,34 @@ TDL-C block errors (3600 slots each), seeds 50-61 / 38-49 / pooled:
   slots (fill), cost 5-7 errors each on seeds 50-61 and about nothing on 38-49.
 Why updates on a channel the receiver already fits (TDL-A, where adapting changes no block
 error) help on the next one is not established here.
+
+Session 32, on the debounced gate's two draws (`--arms always,oracle,oracle-every-4,
+oracle-every-8`, `--results .../gated_adaptation_hicem_big-12seeds-debounce.json --tag
+duty-debounce`, 780 s, and `...-debounce-confirm.json --tag duty-debounce-confirm`, 840 s; the
+always arm replays exactly). TDL-C block errors, seeds 62-73 / 74-85 / pooled (updates before
+TDL-C per seed):
+
+    always               289 / 316 / 605   (300)
+    oracle               297 / 331 / 628   (0)
+    oracle-every-4       291 / 318 / 609   (75)
+    oracle-every-8       306 / 341 / 647   (37)
+    the debounced gate   296 / 333 / 629   (2, from its gated_adaptation runs)
+
+- The oracle's price replicates: 23 block errors over 24 seeds (23 slots lost only by
+  always-adapt, 46 only by the oracle). The debounced gate pays exactly that (629 against
+  628): it has no TDL-C loss of its own left; what it loses is the price of skipping TDL-A.
+- The dose response is not monotonic, on both draws: 37 TDL-A updates are worse than none
+  (20 vs 39 discordant against the oracle), 75 are as good as 300 (29 vs 33 against always),
+  and 75 against 37 is 14 vs 52. A few updates on a fitted channel hurt the next one, which is
+  also what the attack gate's short TDL-A openings did on seeds 50-61 and what debounce removed.
+  A likely mechanism, not checked: Adam's first steps move every weight by about lr whatever
+  the gradient (`nn/adapt.py`'s note on crc-sparse), and it takes tens of steps on the fitted
+  channel to undo that.
+- So a keep-alive duty cycle while the gate is closed cannot buy the oracle's price back within
+  #8's budget: 1 slot in 8 makes it worse, 1 in 4 buys it back but adds ~180 updates per seed
+  over the gate's ~720 closed slots, which leaves about 45 % fewer updates than always-adapt
+  (the goal asks 50 %). The label cannot see this benefit either: `should_adapt` compares
+  weights on later slots of the same segment, and TDL-A's updates pay off only on the next one.
 """
 
 from __future__ import annotations

@@ -204,7 +204,12 @@ gap is in TDL-C again, with the gate open on 96 % of it. So the debounced gate i
 two fresh draws (0.069 and 0.107 dB). Pooled over both (24 seeds, not a declared rule; the
 always-adapt curves of the two runs averaged, then interpolated as `loss_db` does): 59.5 % fewer
 updates at 0.092 dB from BLER and 0.080 dB from mean BCE, 42 slots lost only with the gate and
-15 only without. Every gate on P(should_adapt) measured here costs about 0.1 dB at 53-74 %
+15 only without (`gated_adaptation_pool.py --tag debounce-24`, which also gives a 90 % paired
+seed-bootstrap interval, 0.053-0.131 dB; the attack gate over its three draws, 36 seeds, `--tag
+attack-36`: 53.3 % fewer updates at 0.098 dB, 0.064-0.130 dB). `gate_gap.py` on both draws
+(results/gate_gap_duty-debounce*.json): the debounced gate's TDL-C block errors equal the oracle
+gate's (629 and 628 over 24 seeds; always-adapt 605), so its loss is the price of skipping TDL-A,
+which a sparse keep-alive does not buy back within the update budget. Every gate on P(should_adapt) measured here costs about 0.1 dB at 53-74 %
 fewer updates; the goal's edge is inside a 12-seed draw's noise.
 """
 
