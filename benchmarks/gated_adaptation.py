@@ -209,8 +209,9 @@ seed-bootstrap interval, 0.053-0.131 dB; the attack gate over its three draws, 3
 attack-36`: 53.3 % fewer updates at 0.098 dB, 0.064-0.130 dB). `gate_gap.py` on both draws
 (results/gate_gap_duty-debounce*.json): the debounced gate's TDL-C block errors equal the oracle
 gate's (629 and 628 over 24 seeds; always-adapt 605), so its loss is the price of skipping TDL-A,
-which a sparse keep-alive does not buy back within the update budget. Every gate on P(should_adapt) measured here costs about 0.1 dB at 53-74 %
-fewer updates; the goal's edge is inside a 12-seed draw's noise.
+which a sparse keep-alive does not buy back within the update budget. Every gate on
+P(should_adapt) measured here costs about 0.1 dB at 53-74 % fewer updates; the goal's edge is
+inside a 12-seed draw's noise.
 """
 
 from __future__ import annotations
