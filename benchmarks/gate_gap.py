@@ -21,6 +21,8 @@ under study (--segment, default 1: TDL-C) and the slots before it:
 - oracle-every-K (any K >= 1): the oracle plus every K-th slot before the segment (slots K-1,
   2K-1, ...): does a sparse duty cycle of updates on the channel before keep what the oracle
   loses?
+- oracle-last-K: the oracle plus the last K slots before the segment, contiguous: the same
+  number of updates as a duty cycle, bunched (is it their count or their spacing?)
 
 The schedule runs only up to the end of the segment (later slots cannot change it). Per arm:
 block errors in the segment and before it, pooled over the seeds, and the slots lost by only
@@ -126,16 +128,22 @@ def arm_slots(arm: str, gate_slots: list[int], start: int, stop: int) -> tuple[s
     if arm.startswith("oracle-every-"):
         k = int(arm.removeprefix("oracle-every-"))
         return set(range(k - 1, start, k)) | within, None
+    if arm.startswith("oracle-last-"):
+        k = int(arm.removeprefix("oracle-last-"))
+        return set(range(max(start - k, 0), start)) | within, None
     return {"always": (None, None), "replay": (gate, None),
             "replay-skip-before": (gate & within, None),
             "replay-fill": ({s for s in gate if s < start} | within, None),
             "oracle": (within, None), "reset": (None, start)}[arm]
 
 
-def _every(arm: str) -> bool:
-    """An 'oracle-every-K' arm with K a positive integer."""
-    k = arm.removeprefix("oracle-every-")
-    return k != arm and k.isdigit() and int(k) >= 1
+def _parametric_arm(arm: str) -> bool:
+    """An 'oracle-every-K' or 'oracle-last-K' arm with K a positive integer."""
+    for prefix in ("oracle-every-", "oracle-last-"):
+        k = arm.removeprefix(prefix)
+        if k != arm:
+            return k.isdigit() and int(k) >= 1
+    return False
 
 
 def run_seed(job: tuple) -> dict:
@@ -183,8 +191,9 @@ def main() -> None:
     if gate not in gates:
         raise SystemExit(f"--gate {gate!r}: not in {path.name} (has {gates})")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    if unknown := [a for a in arms if a not in ARMS and not _every(a)]:
-        raise SystemExit(f"--arms: unknown {unknown}; use {list(ARMS)} or oracle-every-K")
+    if unknown := [a for a in arms if a not in ARMS and not _parametric_arm(a)]:
+        raise SystemExit(f"--arms: unknown {unknown}; use {list(ARMS)}, oracle-every-K or "
+                         "oracle-last-K")
     if not 0 <= args.segment < len(setup["schedule"]["segments"]):
         raise SystemExit(f"--segment {args.segment}: the schedule has "
                          f"{len(setup['schedule']['segments'])} segments")

@@ -59,8 +59,11 @@ def test_arms_update_where_documented(gap):
     # every 4th slot before the segment (3, 7), then every slot within it
     assert gap.arm_slots("oracle-every-4", gate, 10, 14) == ({3, 7, 10, 11, 12, 13}, None)
     assert gap.arm_slots("oracle-every-1", gate, 10, 14) == (set(range(14)), None)
-    assert gap._every("oracle-every-8") and not gap._every("oracle-every-0")
-    assert not gap._every("oracle-every-x") and not gap._every("oracle")
+    assert gap._parametric_arm("oracle-every-8") and not gap._parametric_arm("oracle-every-0")
+    assert not gap._parametric_arm("oracle-every-x") and not gap._parametric_arm("oracle")
+    # the last 3 slots before the segment, contiguous
+    assert gap.arm_slots("oracle-last-3", gate, 10, 14) == ({7, 8, 9, 10, 11, 12, 13}, None)
+    assert gap._parametric_arm("oracle-last-37") and not gap._parametric_arm("oracle-last-0")
 
 
 def test_reset_gives_a_fresh_optimizer_and_keeps_the_weights(gap, ref_link):
