@@ -65,18 +65,28 @@ TDL-C per seed):
     oracle               297 / 331 / 628   (0)
     oracle-every-4       291 / 318 / 609   (75)
     oracle-every-8       306 / 341 / 647   (37)
+    oracle-last-37       304 / 339 / 643   (37, bunched at the end of TDL-A)
+    oracle-last-75       298 / 328 / 626   (75, bunched)
     the debounced gate   296 / 333 / 629   (2, from its gated_adaptation runs)
+
+(the oracle-last arms ran after the others, `--arms oracle-last-37,oracle-last-75 --tag
+last-debounce` and `--tag last-debounce-confirm`, 389 and 384 s; every arm's adapter draws from
+its own generator, so an arm's block errors do not depend on which arms run beside it.)
 
 - The oracle's price replicates: 23 block errors over 24 seeds (23 slots lost only by
   always-adapt, 46 only by the oracle). The debounced gate pays exactly that (629 against
   628): it has no TDL-C loss of its own left; what it loses is the price of skipping TDL-A.
 - The dose response is not monotonic, on both draws: 37 TDL-A updates are worse than none
-  (20 vs 39 discordant against the oracle), 75 are as good as 300 (29 vs 33 against always),
-  and 75 against 37 is 14 vs 52. A few updates on a fitted channel hurt the next one, which is
-  also what the attack gate's short TDL-A openings did on seeds 50-61 and what debounce removed.
-  A likely mechanism, not checked: Adam's first steps move every weight by about lr whatever
-  the gradient (`nn/adapt.py`'s note on crc-sparse), and it takes tens of steps on the fitted
-  channel to undo that.
+  (20 vs 39 discordant against the oracle), 75 spread over TDL-A are as good as 300 (29 vs 33
+  against always), and 75 against 37 is 14 vs 52. A few updates on a fitted channel hurt the
+  next one, which is also what the attack gate's short TDL-A openings did on seeds 50-61 and
+  what debounce removed.
+- Bunched, 37 updates cost as much as spread (643 against 647), so it is their count; 75 in
+  TDL-A's last 75 slots only get back to the oracle (626), while 75 spread over the whole
+  segment get back to always-adapt (609): for more updates their spacing matters too. Why is
+  not established. A guess, not checked: Adam's first steps move every weight by about lr
+  whatever the gradient (`nn/adapt.py`'s note on crc-sparse), and the steps that follow, on
+  slots spread over the segment, undo that and then help.
 - So a keep-alive duty cycle while the gate is closed cannot buy the oracle's price back within
   #8's budget: 1 slot in 8 makes it worse, 1 in 4 buys it back but adds ~180 updates per seed
   over the gate's ~720 closed slots, which leaves about 45 % fewer updates than always-adapt
