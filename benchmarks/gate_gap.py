@@ -135,25 +135,24 @@ def arm_slots(arm: str, gate_slots: list[int], start: int, stop: int) -> tuple[s
     """(update slots or None for all, optimizer reset slot or None) of an arm."""
     within = set(range(start, stop))
     gate = set(gate_slots)
-    if arm.startswith("oracle-every-"):
-        k = int(arm.removeprefix("oracle-every-"))
-        return set(range(k - 1, start, k)) | within, None
-    if arm.startswith("oracle-last-"):
-        k = int(arm.removeprefix("oracle-last-"))
-        return set(range(max(start - k, 0), start)) | within, None
+    if parsed := _parametric_arm(arm):
+        kind, k = parsed
+        before = range(k - 1, start, k) if kind == "every" else range(max(start - k, 0), start)
+        return set(before) | within, None
     return {"always": (None, None), "replay": (gate, None),
             "replay-skip-before": (gate & within, None),
             "replay-fill": ({s for s in gate if s < start} | within, None),
             "oracle": (within, None), "reset": (None, start)}[arm]
 
 
-def _parametric_arm(arm: str) -> bool:
-    """An 'oracle-every-K' or 'oracle-last-K' arm with K a positive integer."""
-    for prefix in ("oracle-every-", "oracle-last-"):
-        k = arm.removeprefix(prefix)
+def _parametric_arm(arm: str) -> tuple[str, int] | None:
+    """('every' or 'last', K) of an 'oracle-every-K' or 'oracle-last-K' arm with K a positive
+    integer; None for any other name."""
+    for kind in ("every", "last"):
+        k = arm.removeprefix(f"oracle-{kind}-")
         if k != arm:
-            return k.isdigit() and int(k) >= 1
-    return False
+            return (kind, int(k)) if k.isdigit() and int(k) >= 1 else None
+    return None
 
 
 def run_seed(job: tuple) -> dict:
