@@ -75,6 +75,20 @@ def test_interval_collapses_when_every_seed_has_the_same_ratio(pool):
     assert point == pytest.approx(0.25 * math.log(1.2) / math.log(1.3))
 
 
+def test_interval_keeps_zero_losses_and_widens_beyond_the_curve(pool):
+    # equal errors with and without the gate: a loss of exactly 0 dB is a loss, not a gap
+    out = pool.pool_runs([_run({s: (10, 10) for s in range(6)}, (0.10, 0.13, 0.16))], GATE,
+                         draws=50)
+    assert out["loss_db"]["from_bler_interval"] == pytest.approx([0.0, 0.0])
+    assert out["loss_db"]["beyond_curve_fraction"] == 0.0
+    # twice the errors: beyond the curve's -0.5 dB (1.6x), so the loss is unbounded above
+    out = pool.pool_runs([_run({s: (10, 20) for s in range(6)}, (0.10, 0.13, 0.16))], GATE,
+                         draws=50)
+    assert out["loss_db"]["from_bler"] is None
+    assert out["loss_db"]["from_bler_interval"][1] == math.inf
+    assert out["loss_db"]["beyond_curve_fraction"] == 1.0
+
+
 def test_bad_runs_are_named(pool):
     r1 = _run({1: (10, 12)}, (0.10, 0.12, 0.15))
     with pytest.raises(ValueError, match=r"share seeds: \[1\]"):
