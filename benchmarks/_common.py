@@ -14,22 +14,28 @@ import torch
 RESULTS = Path(__file__).parent / "results"
 
 
-def _git(*args: str) -> str:
+def _git(*args: str, strip: bool = True) -> str:
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
+        out = subprocess.run(["git", *args], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return out.strip() if strip else out
+
+
+def changed_paths(porcelain: str) -> list[str]:
+    """The paths of `git status --porcelain` lines ('XY path'). The two status columns can
+    be blank (' M' is a change not yet staged), so the text must not be stripped first."""
+    return [line[3:] for line in porcelain.splitlines() if line.strip()]
 
 
 def _git_state() -> tuple[str, bool]:
     """(HEAD, dirty). Result files do not make a tree dirty: they are what benchmarks write,
     and a run in chunks (or two runs at once) would otherwise mark every file after the first
     dirty though no code changed."""
-    status = _git("status", "--porcelain")
+    status = _git("status", "--porcelain", strip=False)
     changed = [] if status == "unknown" else [
-        line[3:] for line in status.splitlines()
-        if not line[3:].strip('"').startswith("benchmarks/results/")]
+        p for p in changed_paths(status) if not p.strip('"').startswith("benchmarks/results/")]
     return _git("rev-parse", "HEAD"), status == "unknown" or bool(changed)
 
 
