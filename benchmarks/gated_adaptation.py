@@ -427,7 +427,10 @@ def main() -> None:
     args = ap.parse_args()
     args.attacks = [None if v.strip() == "none" else float(v)
                     for v in args.attacks.split(",") if v.strip()]
-    args.debounces = [int(v) for v in args.debounces.split(",") if v.strip()]
+    args.debounces = [v.strip() for v in args.debounces.split(",") if v.strip()]
+    if bad := [v for v in args.debounces if not (v.isdigit() and int(v) >= 1)]:
+        raise SystemExit(f"--debounces {bad}: each an int >= 1 (slots)")
+    args.debounces = [int(v) for v in args.debounces]
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
     data = Path(args.data)
