@@ -111,38 +111,65 @@ from dmrx.nn.adapt import OnlineAdapter, get_variant
 from dmrx.scenarios.adapt_run import run_schedule
 from dmrx.scenarios.schedules import Schedule, Segment
 
-ARMS = ("always", "replay", "replay-skip-before", "replay-fill", "oracle", "reset")
+ARMS = ("always", "replay", "replay-skip-before", "replay-fill", "oracle", "reset",
+        "oracle-warm", "restore")
 
 
 class SlotAdapter(OnlineAdapter):
-    """An `OnlineAdapter` that updates only on `update_slots` (None: every slot) and, at
-    `reset_at`, replaces its optimizer by a fresh one (zero moments, step count 0)."""
+    """An `OnlineAdapter` that updates only on `update_slots` (None: every slot); at
+    `reset_at`, replaces its optimizer by a fresh one (zero moments, step count 0); on
+    `warm_slots`, takes the optimizer step and puts the weights back (Adam's moments and step
+    count advance, the weights do not move); at `restore_at`, puts the weights back to the
+    pretrained ones and keeps the optimizer's state."""
 
     def __init__(self, receiver, config, update_slots: set[int] | None = None,
-                 reset_at: int | None = None):
+                 reset_at: int | None = None, warm_slots: set[int] | None = None,
+                 restore_at: int | None = None):
         super().__init__(receiver, config)
         self.update_slots, self.reset_at = update_slots, reset_at
+        self.warm_slots, self.restore_at = warm_slots or set(), restore_at
+        self.warm_steps = 0
 
     def observe(self, y, no, c_hat=None, crc_ok=None, update=True) -> dict:
         if self.slot == self.reset_at:
             self.opt = torch.optim.Adam(self._params, lr=self.config.lr)
-        allowed = self.update_slots is None or self.slot in self.update_slots
+        if self.slot == self.restore_at:
+            with torch.no_grad():
+                for p, p0 in zip(self._params, self._anchor, strict=True):
+                    p.copy_(p0)
+            self._snapshot = self._state()
+        allowed = (self.update_slots is None or self.slot in self.update_slots
+                   or self.slot in self.warm_slots)
         return super().observe(y, no, c_hat=c_hat, crc_ok=crc_ok, update=update and allowed)
 
+    def _step(self, y, no, c_hat, crc_ok) -> bool:
+        if self.slot - y.shape[0] not in self.warm_slots:  # observe counted this slot already
+            return super()._step(y, no, c_hat, crc_ok)
+        keep = [p.detach().clone() for p in self._params]
+        stepped = super()._step(y, no, c_hat, crc_ok)
+        with torch.no_grad():
+            for p, v in zip(self._params, keep, strict=True):
+                p.copy_(v)
+        self.warm_steps += stepped
+        self.updates -= stepped  # a warm step moves no weight: not an update
+        return stepped
 
-def arm_slots(arm: str, gate_slots: list[int], start: int, stop: int) -> tuple[set | None,
-                                                                                int | None]:
-    """(update slots or None for all, optimizer reset slot or None) of an arm."""
+
+def arm_slots(arm: str, gate_slots: list[int], start: int, stop: int) -> tuple:
+    """(update slots or None for all, optimizer reset slot or None, warm slots or None,
+    weight restore slot or None) of an arm."""
     within = set(range(start, stop))
     gate = set(gate_slots)
     if parsed := _parametric_arm(arm):
         kind, k = parsed
         before = range(k - 1, start, k) if kind == "every" else range(max(start - k, 0), start)
-        return set(before) | within, None
+        return set(before) | within, None, None, None
     return {"always": (None, None), "replay": (gate, None),
             "replay-skip-before": (gate & within, None),
             "replay-fill": ({s for s in gate if s < start} | within, None),
-            "oracle": (within, None), "reset": (None, start)}[arm]
+            "oracle": (within, None), "reset": (None, start),
+            "oracle-warm": (within, None, set(range(start))),
+            "restore": (None, None, None, start)}[arm]
 
 
 def _parametric_arm(arm: str) -> tuple[str, int] | None:
@@ -173,6 +200,7 @@ def run_seed(job: tuple) -> dict:
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
     return {"seed": seed, "start": start, "stop": stop, "error_slots": errors,
             "updates": {a: r.updates for a, r in rxs.items()},
+            "warm_steps": {a: r.warm_steps for a, r in rxs.items()},
             "rollbacks": {a: r.rollbacks for a, r in rxs.items()}}
 
 
@@ -226,6 +254,7 @@ def main() -> None:
                                            for r in runs),
                       "updates": sum(r["updates"][a] for r in runs),
                       "rollbacks": sum(r["rollbacks"][a] for r in runs),
+                      "warm_steps": sum(r["warm_steps"][a] for r in runs),
                       "per_seed": {str(r["seed"]): len(in_seg(r["error_slots"][a]))
                                    for r in runs}}
     # the judged run's own errors on the same slots, to check the replay is exact
