@@ -4,7 +4,8 @@
 #   bash checkpoints/train.sh [neural-ref-4prb|hybrid-ref-4prb|neural-ref-4prb-hs|hybrid-ref-4prb-hs|
 #                              neural-ref-4prb-tdl-a|neural-ref-4prb-multi|neural-ref-4prb-narrow|
 #                              neural-ref-4prb-broad|neural-ref-4prb-multi-broad|
-#                              neural-da-ref-4prb|neural-da-ref-4prb-hs]
+#                              neural-da-ref-4prb|neural-da-ref-4prb-hs|
+#                              neural-ref-4prb-tdl-a-burnin]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DMRX=${DMRX:-.venv/bin/dmrx}
@@ -116,3 +117,15 @@ run neural-da-ref-4prb --link ref-4prb --scenario tdl-c-300ns-60kmh --receiver n
 run neural-da-ref-4prb-hs --link ref-4prb-hs --scenario tdl-c-300ns-300kmh \
   --receiver neural --init checkpoints/neural-ref-4prb-hs --data-aided-passes 2 --snr-db 0:22 \
   --steps 6000 --batch-size 64 --lr 1e-3 --scheduler cosine --seed 1
+
+# A prior burned in on its operating point (`dmrx adapt --save`): neural-ref-4prb-tdl-a after
+# the dmrs-crc adapter's 300 updates on its own channel, TDL-A at 12 dB
+# (checkpoints/burn-in-tdl-a.toml), on slots of seed 1000 (no benchmark draws seeds that high).
+# It is the receiver a deployment has after its first 300 slots at drift-default's operating
+# point: benchmarks/gate_gap.py found that what always-adapt's updates on drift-default's first
+# TDL-A segment are worth on TDL-C is in these weights, not in the optimizer's state.
+if [[ $only == all || $only == neural-ref-4prb-tdl-a-burnin ]]; then
+  "$DMRX" adapt --checkpoint checkpoints/neural-ref-4prb-tdl-a \
+    --schedule checkpoints/burn-in-tdl-a.toml --variants dmrs-crc --seed 1000 --no-classic \
+    --no-progress --save checkpoints/neural-ref-4prb-tdl-a-burnin
+fi

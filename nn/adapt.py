@@ -65,11 +65,13 @@ import math
 import statistics
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dmrx.nn.checkpoint import read_config, save_checkpoint
 from dmrx.nn.receiver import NeuralReceiver, per_slot_no
 from dmrx.nn.sgd_er import SGDER
 from dmrx.ofdm import check_receiver_inputs, field_error, pilot_comb, pilot_noise
@@ -559,6 +561,31 @@ class OnlineAdapter(nn.Module):
                 "rollbacks": self.rollbacks, "shifts_detected": self.shifts,
                 "suspect_slots": self.suspect_slots,
                 "config": dataclasses.asdict(self.config)}
+
+
+def save_adapted(adapter: OnlineAdapter, source: str | Path, out: str | Path,
+                 provenance: dict | None = None) -> Path:
+    """Write an adapter's current receiver as a checkpoint: the source checkpoint's config
+    with an "adapted" entry (source, variant, its config, updates, rollbacks, and
+    `provenance`, e.g. the schedule and seed it ran). A receiver adapted from an already
+    adapted one keeps the earlier entry under "previous".
+
+    :raises ValueError: an adapter with a low-rank adapter module (params="adapter"): its
+        weights are not part of the receiver's checkpoint format
+    :raises CheckpointError: `source` is not a readable checkpoint
+    """
+    if adapter.config.params == "adapter":
+        raise ValueError("save_adapted: a params='adapter' variant adds a low-rank module the "
+                         "checkpoint format does not hold; adapt 'all' or 'norm-last'")
+    meta = read_config(source)
+    config = {k: v for k, v in meta.items() if k not in ("format", "train_state")}
+    entry = {"source": str(source), "variant": adapter.config.variant(),
+             "config": dataclasses.asdict(adapter.config), "updates": adapter.updates,
+             "rollbacks": adapter.rollbacks, **(provenance or {})}
+    if "adapted" in config:
+        entry["previous"] = config["adapted"]
+    config["adapted"] = entry
+    return save_checkpoint(out, adapter.rx, config)
 
 
 # Named variants for the CLI and benchmarks: label source, what moves, how forgetting is

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dmrx.explain.run import explain_checkpoint
 from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
-from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant
+from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant, save_adapted
 from dmrx.nn.calibrate import calibrate_checkpoint
 from dmrx.quant import SCHEMES, QATConfig, QuantizeConfig, quantize_checkpoint
 from dmrx.robust.attacks import ATTACK_RES, ATTACKS, check_attack, parse_psr_db
@@ -174,6 +174,10 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--gate-debounce", type=_positive_int, default=1,
                    help="--gate: open only after this many consecutive slots at or above the "
                         "threshold (1: at once)")
+    a.add_argument("--save", default=None, metavar="DIR",
+                   help="after the schedule, write the adapted receiver as a checkpoint here "
+                        "(one adaptive variant, no --gate): e.g. a prior burned in on its "
+                        "operating point before a drift study")
     a.add_argument("--no-progress", action="store_true")
 
     q = sub.add_parser("quantize", help="quantize a neural receiver checkpoint (MX, BBQ, INT; "
@@ -453,6 +457,10 @@ def _adapt(args: argparse.Namespace) -> int:
     over = {k: v for k, v in (("lr", args.lr), ("steps_per_update", args.steps_per_update))
             if v is not None}
     configs = {v: get_variant(v, seed=args.seed, **over) for v in names}
+    if args.save and (len(configs) != 1 or args.gate):
+        raise ValueError(f"dmrx adapt --save writes one adapted receiver: give one variant "
+                         f"and no --gate (got --variants {args.variants!r}"
+                         + (f", --gate {args.gate!r})" if args.gate else ")"))
     receivers = {"static": static}
     for v, cfg in configs.items():
         receivers["adaptive" if len(configs) == 1 else f"adaptive-{v}"] = OnlineAdapter(static,
@@ -474,6 +482,10 @@ def _adapt(args: argparse.Namespace) -> int:
     if rec is not None:
         print(f"wrote {rec.write(args.metadata)} ({len(rec)} records)")
     _write_outputs(result, args.json, args.plot, window=min(args.window, schedule.num_slots))
+    if args.save:
+        out = save_adapted(receivers["adaptive"], args.checkpoint, args.save,
+                           {"schedule": schedule.as_dict(), "seed": args.seed})
+        print(f"wrote the adapted receiver to {out}")
     return 0
 
 

@@ -117,3 +117,44 @@ def test_adapt_compares_static_adaptive_and_classic_on_a_schedule(tmp_path, caps
     assert main(["adapt", "--checkpoint", str(ck), "--variants", "bogus",
                  "--no-progress"]) == 2
     assert "unknown adaptation variant 'bogus'" in capsys.readouterr().err
+
+
+def test_adapt_save_writes_the_adapted_receiver_as_a_checkpoint(tmp_path, capsys):
+    import json
+
+    import torch
+
+    from dmrx.nn.checkpoint import load_receiver
+
+    ck, burned = tmp_path / "nrx", tmp_path / "nrx-burned"
+    assert main(["train", "--steps", "2", "--batch-size", "2", "--epoch-steps", "2",
+                 "--checkpoint-every", "2", "--width", "8", "--blocks", "1", "--out", str(ck),
+                 "--no-progress"]) == 0
+    sched = tmp_path / "s.toml"
+    sched.write_text('[[segment]]\nscenario = "tdl-a-30ns-3kmh"\nslots = 3\nsnr_db = 12\n')
+    out = tmp_path / "a.json"
+    assert main(["adapt", "--checkpoint", str(ck), "--schedule", str(sched), "--variants",
+                 "dmrs-crc", "--no-classic", "--seed", "5", "--json", str(out), "--save",
+                 str(burned), "--no-progress"]) == 0
+    updates = json.loads(out.read_text())["receivers"]["adaptive"]["updates"]
+    meta = json.loads((burned / "config.json").read_text())
+    assert meta["adapted"]["source"] == str(ck) and meta["adapted"]["seed"] == 5
+    assert meta["adapted"]["updates"] == updates == 3
+    assert meta["adapted"]["schedule"]["segments"][0]["slots"] == 3
+    before, after = load_receiver(ck), load_receiver(burned)
+    moved = [not torch.equal(a, b) for a, b in zip(before.state_dict().values(),
+                                                   after.state_dict().values(), strict=True)]
+    assert any(moved)  # three updates of every weight moved some
+    # adapting the adapted one keeps the first entry as "previous"
+    again = tmp_path / "again"
+    assert main(["adapt", "--checkpoint", str(burned), "--schedule", str(sched),
+                 "--variants", "dmrs-crc", "--no-classic", "--save", str(again),
+                 "--no-progress"]) == 0
+    second = json.loads((again / "config.json").read_text())["adapted"]
+    assert second["source"] == str(burned) and second["previous"]["seed"] == 5
+    capsys.readouterr()
+    # one adapted receiver only: two variants are refused before anything runs
+    assert main(["adapt", "--checkpoint", str(ck), "--schedule", str(sched), "--variants",
+                 "crc,dmrs-crc", "--save", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "--save writes one adapted receiver" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
