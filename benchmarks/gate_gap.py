@@ -23,6 +23,14 @@ under study (--segment, default 1: TDL-C) and the slots before it:
   loses?
 - oracle-last-K: the oracle plus the last K slots before the segment, contiguous: the same
   number of updates as a duty cycle, bunched (is it their count or their spacing?)
+- oracle-warm: the oracle, but on every slot before the segment the optimizer steps and the
+  weights are put back: Adam's moments and step count are always-adapt's kind, the weights
+  the pretrained ones (is the price in the optimizer's state?)
+- restore: always-adapt, with the pretrained weights put back at the segment's first slot and
+  its optimizer state kept (is the price in the weights?)
+
+`--checkpoint` runs the arms from another receiver than the results' (e.g. a burned-in prior,
+`dmrx adapt --save`); the replays are then not checked against the traces.
 
 The schedule runs only up to the end of the segment (later slots cannot change it). Per arm:
 block errors in the segment and before it, pooled over the seeds, and the slots lost by only
@@ -164,11 +172,11 @@ def arm_slots(arm: str, gate_slots: list[int], start: int, stop: int) -> tuple:
         kind, k = parsed
         before = range(k - 1, start, k) if kind == "every" else range(max(start - k, 0), start)
         return set(before) | within, None, None, None
-    return {"always": (None, None), "replay": (gate, None),
-            "replay-skip-before": (gate & within, None),
-            "replay-fill": ({s for s in gate if s < start} | within, None),
-            "oracle": (within, None), "reset": (None, start),
-            "oracle-warm": (within, None, set(range(start))),
+    return {"always": (None, None, None, None), "replay": (gate, None, None, None),
+            "replay-skip-before": (gate & within, None, None, None),
+            "replay-fill": ({s for s in gate if s < start} | within, None, None, None),
+            "oracle": (within, None, None, None), "reset": (None, start, None, None),
+            "oracle-warm": (within, None, set(range(start)), None),
             "restore": (None, None, None, start)}[arm]
 
 
@@ -213,6 +221,9 @@ def main() -> None:
                     help="index of the segment under study (1: TDL-C on drift-default)")
     ap.add_argument("--seeds", default="", help="comma-separated (default: all in --results)")
     ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--checkpoint", default="",
+                    help="run the arms from this receiver instead of the results' own (the "
+                         "replays are then not checked against the traces)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tag", default="")
     args = ap.parse_args()
@@ -237,6 +248,8 @@ def main() -> None:
     seeds = [int(v) for v in args.seeds.split(",") if v] or [int(s) for s in traces]
     if missing := [s for s in seeds if str(s) not in traces]:
         raise SystemExit(f"--seeds {missing}: not in {path.name}")
+    if args.checkpoint:
+        setup = setup | {"checkpoint": args.checkpoint}
     t_start = time.perf_counter()
     jobs = [(s, setup, traces[str(s)]["gate_updated_slots"][gate], args.segment, arms)
             for s in seeds]
@@ -258,7 +271,7 @@ def main() -> None:
                       "per_seed": {str(r["seed"]): len(in_seg(r["error_slots"][a]))
                                    for r in runs}}
     # the judged run's own errors on the same slots, to check the replay is exact
-    judged = {"always": "always", "replay": gate}
+    judged = {} if args.checkpoint else {"always": "always", "replay": gate}
     exact = {a: all(r["error_slots"][a] == [s for s in traces[str(r["seed"])]["error_slots"][n]
                                             if s < stop] for r in runs)
              for a, n in judged.items() if a in arms}

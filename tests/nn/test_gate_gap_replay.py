@@ -48,22 +48,30 @@ def test_a_replay_of_the_update_slots_reproduces_the_adapter_exactly(gap, ref_li
                for a, b in zip(_weights(gated), _weights(always), strict=True))
 
 
+NO_EXTRA = (None, None, None)  # no optimizer reset, no warm slots, no weight restore
+
+
 def test_arms_update_where_documented(gap):
     gate = [3, 4, 10, 11, 12, 15]  # updates before the segment [10, 14) and within it
-    assert gap.arm_slots("always", gate, 10, 14) == (None, None)
-    assert gap.arm_slots("replay", gate, 10, 14) == (set(gate), None)
-    assert gap.arm_slots("replay-skip-before", gate, 10, 14) == ({10, 11, 12}, None)
-    assert gap.arm_slots("replay-fill", gate, 10, 14) == ({3, 4, 10, 11, 12, 13}, None)
-    assert gap.arm_slots("oracle", gate, 10, 14) == ({10, 11, 12, 13}, None)
-    assert gap.arm_slots("reset", gate, 10, 14) == (None, 10)
+    assert gap.arm_slots("always", gate, 10, 14) == (None, None, None, None)
+    assert gap.arm_slots("replay", gate, 10, 14) == (set(gate), None, None, None)
+    assert gap.arm_slots("replay-skip-before", gate, 10, 14) == ({10, 11, 12}, None, None, None)
+    assert gap.arm_slots("replay-fill", gate, 10, 14) == ({3, 4, 10, 11, 12, 13}, *NO_EXTRA)
+    assert gap.arm_slots("oracle", gate, 10, 14) == ({10, 11, 12, 13}, None, None, None)
+    assert gap.arm_slots("reset", gate, 10, 14) == (None, 10, None, None)
     # every 4th slot before the segment (3, 7), then every slot within it
-    assert gap.arm_slots("oracle-every-4", gate, 10, 14) == ({3, 7, 10, 11, 12, 13}, None)
-    assert gap.arm_slots("oracle-every-1", gate, 10, 14) == (set(range(14)), None)
+    assert gap.arm_slots("oracle-every-4", gate, 10, 14) == ({3, 7, 10, 11, 12, 13}, *NO_EXTRA)
+    assert gap.arm_slots("oracle-every-1", gate, 10, 14) == (set(range(14)), None, None, None)
     assert gap._parametric_arm("oracle-every-8") and not gap._parametric_arm("oracle-every-0")
     assert not gap._parametric_arm("oracle-every-x") and not gap._parametric_arm("oracle")
     # the last 3 slots before the segment, contiguous
-    assert gap.arm_slots("oracle-last-3", gate, 10, 14) == ({7, 8, 9, 10, 11, 12, 13}, None)
+    assert gap.arm_slots("oracle-last-3", gate, 10, 14) == ({7, 8, 9, 10, 11, 12, 13},
+                                                            *NO_EXTRA)
     assert gap._parametric_arm("oracle-last-37") and not gap._parametric_arm("oracle-last-0")
+    # warm steps on every slot before the segment; the pretrained weights back at its start
+    assert gap.arm_slots("oracle-warm", gate, 10, 14) == ({10, 11, 12, 13}, None,
+                                                          set(range(10)), None)
+    assert gap.arm_slots("restore", gate, 10, 14) == (None, None, None, 10)
 
 
 def test_reset_gives_a_fresh_optimizer_and_keeps_the_weights(gap, ref_link):
@@ -83,3 +91,32 @@ def test_reset_gives_a_fresh_optimizer_and_keeps_the_weights(gap, ref_link):
     assert max(int(s["step"]) for s in ad.opt.state.values()) == 1
     for a, b in zip(before, w2, strict=True):
         assert torch.equal(a, b)
+
+
+def test_warm_steps_move_the_optimizer_not_the_weights_and_restore_puts_them_back(gap,
+                                                                                  ref_link):
+    torch.manual_seed(0)
+    rx = NeuralReceiver(ref_link, ResNetConfig(num_channels=8, num_blocks=1))
+    tx, ch = Transmitter(ref_link), Channel(ref_link, get_scenario("tdl-c-300ns-60kmh").channel)
+    config = AdaptConfig(params="all", lr=1e-3, guard=False)
+    warm = gap.SlotAdapter(rx, config, update_slots={3}, warm_slots={0, 1, 2})
+    restore = gap.SlotAdapter(rx, config, restore_at=3)
+    w0 = _weights(warm)
+    for slot in range(4):
+        seed_everything(300 + slot)
+        y = ch(tx(1).x, 0.05).y
+        if slot == 3:
+            # warm: three optimizer steps taken, the weights still the pretrained ones
+            assert max(int(s["step"]) for s in warm.opt.state.values()) == 3
+            assert all(torch.equal(a, b) for a, b in zip(_weights(warm), w0, strict=True))
+            assert any(not torch.equal(a, b)
+                       for a, b in zip(_weights(restore), w0, strict=True))
+        warm.observe(y, 0.05)
+        restore.observe(y, 0.05)
+    # warm steps are not updates; the step at slot 3 is, and it moved the weights
+    assert (warm.updates, warm.warm_steps) == (1, 3)
+    assert any(not torch.equal(a, b) for a, b in zip(_weights(warm), w0, strict=True))
+    # restore: at slot 3 the pretrained weights came back, the optimizer kept its 3 steps and
+    # took a 4th, so one step away from them
+    assert max(int(s["step"]) for s in restore.opt.state.values()) == 4
+    assert restore.updates == 4
