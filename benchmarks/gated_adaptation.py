@@ -212,6 +212,36 @@ gate's (629 and 628 over 24 seeds; always-adapt 605), so its loss is the price o
 which a sparse keep-alive does not buy back within the update budget. Every gate on
 P(should_adapt) measured here costs about 0.1 dB at 53-74 % fewer updates; the goal's edge is
 inside a 12-seed draw's noise.
+
+Session 33. What the oracle's price is. `gate_gap.py` arms on the debounced gate's two draws
+(results/gate_gap_warm-debounce*.json, TDL-C block errors over seeds 62-85): the oracle with
+Adam stepped on every TDL-A slot and the weights put back each time (`oracle-warm`) 622, and
+always-adapt with the pretrained weights put back at the TDL-C start and its optimizer state
+kept (`restore`) 621, against always-adapt's 605 and the oracle's 628: the optimizer state buys
+back about 6 of the 23 block errors, the weights that always-adapt's 300 TDL-A updates leave
+the rest. Those updates change no block error on TDL-A (the prior was trained there): they
+burn the online objective in at the operating point (12 dB, the adapter's hidden-DMRS and CRC
+losses), which always-adapt does once, on the first segment, and a gate that skips TDL-A does
+on TDL-C. A deployed receiver has done that long before a drift; drift-default from the
+freshly trained prior charges the burn-in to whichever adapter is not first to update.
+`checkpoints/neural-ref-4prb-tdl-a-burnin` is that receiver: the prior after the same
+adapter's 300 updates on TDL-A at 12 dB, on slots no benchmark draws (`dmrx adapt --save`,
+checkpoints/train.sh). From it (`gate_gap.py --checkpoint ...-burnin --arms always,oracle`,
+results/gate_gap_burnin-debounce*.json), TDL-C block errors always / oracle: 279 / 287 on seeds
+62-73 and 314 / 316 on 74-85, pooled 593 / 603 (24 slots lost only by always-adapt, 34 only
+by the oracle), against 605 / 628 from the fresh prior: the burned-in prior also makes
+always-adapt better, and the price of skipping TDL-A falls from 23 block errors to 10.
+Declared before running it: the debounced gate exactly as judged in sessions 31-32 (same
+metadata table, HiCEM model, base-rate threshold, attack 0.5, debounce 5, offsets), from the
+burned-in prior, on two fresh draws (seeds never run by this benchmark):
+`--checkpoint checkpoints/neural-ref-4prb-tdl-a-burnin --data out/metadata-big --model hicem
+--attacks 0.5 --debounces 5 --seeds 86,87,...,97 --tag burnin-12seeds-debounce`, then the same
+with `--seeds 98,99,...,109 --tag burnin-12seeds-debounce-confirm`. Each draw meets #8's gated
+point if the gate saves >= 50 % of the updates and loses <= 0.1 dB from BLER, pooled over its
+12 seeds; the point is reported met from a burned-in prior only if both draws meet, otherwise
+with both numbers. Expected from the gate_gap arms: about half the fresh prior's loss, some
+0.04-0.05 dB. The figures from the fresh prior stand as they are (0.069 and 0.107 dB); they
+answer another question, the cost of a gate on a receiver's first slots.
 """
 
 from __future__ import annotations
