@@ -100,6 +100,26 @@ its own generator, so an arm's block errors do not depend on which arms run besi
   over the gate's ~720 closed slots, which leaves about 45 % fewer updates than always-adapt
   (the goal asks 50 %). The label cannot see this benefit either: `should_adapt` compares
   weights on later slots of the same segment, and TDL-A's updates pay off only on the next one.
+
+Session 33, the same two draws (`--arms oracle-warm,restore --tag warm-debounce[-confirm]`, 9-10
+min each; then `--checkpoint checkpoints/neural-ref-4prb-tdl-a-burnin --arms always,oracle
+--tag burnin-debounce[-confirm]`, 7 min each). TDL-C block errors, seeds 62-73 / 74-85 / pooled:
+
+    always               289 / 316 / 605
+    oracle               297 / 331 / 628
+    oracle-warm          299 / 323 / 622   (Adam stepped on every TDL-A slot, weights put back)
+    restore              299 / 322 / 621   (always-adapt's Adam, pretrained weights put back)
+    from the burned-in prior (the prior after the adapter's 300 updates on TDL-A, other slots):
+    always               279 / 314 / 593
+    oracle               287 / 316 / 603   (24 slots lost only by always, 34 only by the oracle)
+
+- The optimizer state that TDL-A's updates leave buys back about 6 of the oracle's 23 block
+  errors (either way it is carried: warmed on the pretrained weights, or always-adapt's own).
+  The rest is in the weights: those updates burn the online objective in at the operating
+  point, and a gate that skips TDL-A pays that burn-in on TDL-C.
+- From a prior burned in on other TDL-A slots, skipping TDL-A costs 10 block errors instead of
+  23, and always-adapt itself loses 12 fewer. A deployed receiver is in that state long before
+  a drift; `gated_adaptation.py`'s session 33 runs judge the gate from there.
 """
 
 from __future__ import annotations
