@@ -563,6 +563,15 @@ class OnlineAdapter(nn.Module):
                 "config": dataclasses.asdict(self.config)}
 
 
+def check_savable(config: AdaptConfig) -> None:
+    """:raises ValueError: a params='adapter' variant: its low-rank module is not part of the
+        receiver's checkpoint format, so its adapted receiver cannot be saved"""
+    if config.params == "adapter":
+        raise ValueError(f"an adapter with params='adapter' ({config.variant()}) adds a "
+                         "low-rank module the checkpoint format does not hold; to save the "
+                         "adapted receiver adapt 'all' or 'norm-last'")
+
+
 def save_adapted(adapter: OnlineAdapter, source: str | Path, out: str | Path,
                  provenance: dict | None = None) -> Path:
     """Write an adapter's current receiver as a checkpoint: the source checkpoint's config
@@ -574,9 +583,7 @@ def save_adapted(adapter: OnlineAdapter, source: str | Path, out: str | Path,
         weights are not part of the receiver's checkpoint format
     :raises CheckpointError: `source` is not a readable checkpoint
     """
-    if adapter.config.params == "adapter":
-        raise ValueError("save_adapted: a params='adapter' variant adds a low-rank module the "
-                         "checkpoint format does not hold; adapt 'all' or 'norm-last'")
+    check_savable(adapter.config)
     meta = read_config(source)
     config = {k: v for k, v in meta.items() if k not in ("format", "train_state")}
     entry = {"source": str(source), "variant": adapter.config.variant(),

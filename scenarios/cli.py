@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dmrx.explain.run import explain_checkpoint
 from dmrx.nn import TrainConfig, build_receiver, load_receiver, train
-from dmrx.nn.adapt import VARIANTS, OnlineAdapter, get_variant, save_adapted
+from dmrx.nn.adapt import VARIANTS, OnlineAdapter, check_savable, get_variant, save_adapted
 from dmrx.nn.calibrate import calibrate_checkpoint
 from dmrx.quant import SCHEMES, QATConfig, QuantizeConfig, quantize_checkpoint
 from dmrx.robust.attacks import ATTACK_RES, ATTACKS, check_attack, parse_psr_db
@@ -461,6 +461,8 @@ def _adapt(args: argparse.Namespace) -> int:
         raise ValueError(f"dmrx adapt --save writes one adapted receiver: give one variant "
                          f"and no --gate (got --variants {args.variants!r}"
                          + (f", --gate {args.gate!r})" if args.gate else ")"))
+    if args.save:
+        check_savable(next(iter(configs.values())))  # before the run, not after it
     receivers = {"static": static}
     for v, cfg in configs.items():
         receivers["adaptive" if len(configs) == 1 else f"adaptive-{v}"] = OnlineAdapter(static,

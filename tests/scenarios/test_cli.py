@@ -157,4 +157,8 @@ def test_adapt_save_writes_the_adapted_receiver_as_a_checkpoint(tmp_path, capsys
     assert main(["adapt", "--checkpoint", str(ck), "--schedule", str(sched), "--variants",
                  "crc,dmrs-crc", "--save", str(tmp_path / "x"), "--no-progress"]) == 2
     assert "--save writes one adapted receiver" in capsys.readouterr().err
+    # a low-rank adapter's module has no place in a checkpoint: refused before the run too
+    assert main(["adapt", "--checkpoint", str(ck), "--schedule", str(sched), "--variants",
+                 "dmrs-adapter", "--save", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "params='adapter'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
