@@ -112,14 +112,21 @@ min each; then `--checkpoint checkpoints/neural-ref-4prb-tdl-a-burnin --arms alw
     from the burned-in prior (the prior after the adapter's 300 updates on TDL-A, other slots):
     always               279 / 314 / 593
     oracle               287 / 316 / 603   (24 slots lost only by always, 34 only by the oracle)
+    from a second burn-in draw (`dmrx adapt ... --seed 1001 --save`, not shipped; --tag
+    burnin1001-debounce[-confirm]):
+    always               277 / 309 / 586
+    oracle               287 / 318 / 605   (16 vs 35)
 
 - The optimizer state that TDL-A's updates leave buys back about 6 of the oracle's 23 block
   errors (either way it is carried: warmed on the pretrained weights, or always-adapt's own).
-  The rest is in the weights: those updates burn the online objective in at the operating
-  point, and a gate that skips TDL-A pays that burn-in on TDL-C.
-- From a prior burned in on other TDL-A slots, skipping TDL-A costs 10 block errors instead of
-  23, and always-adapt itself loses 12 fewer. A deployed receiver is in that state long before
-  a drift; `gated_adaptation.py`'s session 33 runs judge the gate from there.
+  The rest is in the weights those updates leave: in part the online objective burned in at
+  the operating point, which a gate that skips TDL-A pays on TDL-C.
+- From a prior burned in on other TDL-A slots, always-adapt loses 12-19 block errors fewer,
+  and skipping TDL-A costs 10 (the shipped burn-in, seed 1000) or 19 (seed 1001) instead of
+  23: the burn-in takes a part of the price that varies with its own draw, not all of it. What
+  else TDL-A's updates give TDL-C is not established. A deployed receiver is in a burned-in
+  state long before a drift; `gated_adaptation.py`'s session 33 runs judge the gate from the
+  shipped one.
 """
 
 from __future__ import annotations

@@ -62,9 +62,10 @@ class GatedAdapter(nn.Module):
         them it lost 291 TDL-C blocks against 298 with them on seeds 50-61 (17 vs 10 discordant
         slots), 300 against 301 on seeds 38-49. With debounce 5 (seeds 62-85) the gate's
         TDL-C block errors equal those of an oracle closed on all of TDL-A (629 vs 628): the
-        price of skipping the adapter's burn-in on the freshly trained prior. From a prior
-        already burned in (`checkpoints/neural-ref-4prb-tdl-a-burnin`) the same gate lost no
-        TDL-C blocks (573 vs always-adapt's 575, seeds 86-109) at 58 % fewer updates.
+        price of skipping TDL-A, in part the adapter's burn-in on the freshly trained prior.
+        From a prior already burned in (`checkpoints/neural-ref-4prb-tdl-a-burnin`) the same
+        gate lost no TDL-C blocks (573 vs always-adapt's 575, seeds 86-109) at 58 % fewer
+        updates; how much a burn-in takes of that price varies with its draw (gate_gap.py).
     :param explain: keep the model's reason for every slot the gate opened
     :input y, no: as `OnlineAdapter`; output llr [batch, num_coded_bits] float32
     """
