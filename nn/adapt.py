@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dmrx.nn.checkpoint import read_config, save_checkpoint
+from dmrx.nn.checkpoint import derived_config, read_config, save_checkpoint
 from dmrx.nn.receiver import NeuralReceiver, per_slot_no
 from dmrx.nn.sgd_er import SGDER
 from dmrx.ofdm import check_receiver_inputs, field_error, pilot_comb, pilot_noise
@@ -584,8 +584,7 @@ def save_adapted(adapter: OnlineAdapter, source: str | Path, out: str | Path,
     :raises CheckpointError: `source` is not a readable checkpoint
     """
     check_savable(adapter.config)
-    meta = read_config(source)
-    config = {k: v for k, v in meta.items() if k not in ("format", "train_state")}
+    config = derived_config(read_config(source))
     entry = {"source": str(source), "variant": adapter.config.variant(),
              "config": dataclasses.asdict(adapter.config), "updates": adapter.updates,
              "rollbacks": adapter.rollbacks, **(provenance or {})}

@@ -21,7 +21,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from dmrx.nn.checkpoint import CheckpointError, load_receiver, read_config, save_checkpoint
+from dmrx.nn.checkpoint import (
+    CheckpointError,
+    derived_config,
+    load_receiver,
+    read_config,
+    save_checkpoint,
+)
 from dmrx.nn.receiver import NeuralReceiver
 from dmrx.nn.train import SlotStream, TrainConfig, bmd_rate, train_config_of
 
@@ -140,7 +146,7 @@ def calibrate_checkpoint(path: str | Path, out: str | Path, num_batches: int = 2
            "bmd_rate_after": bmd_rate(bce(scale * llr, c).item()),
            "num_slots": num_batches * batch_size, "seed": seed,
            "source": str(path)}
-    config = {k: v for k, v in meta.items() if k not in ("format", "train_state")}
+    config = derived_config(meta)
     previous = config.get("llr_scale", {}).get("scale", 1.0)
     config["llr_scale"] = fit | {"total_scale": previous * scale}
     save_checkpoint(out, rx, config)

@@ -122,6 +122,13 @@ def read_config(path: str | Path) -> dict:
     return meta
 
 
+def derived_config(meta: dict) -> dict:
+    """The config a checkpoint derived from this one starts from (calibrated, adapted):
+    `meta` (as `read_config` returns it) without its format tag, which `save_checkpoint`
+    writes, and its training state, which the derived weights do not continue."""
+    return {k: v for k, v in meta.items() if k not in ("format", "train_state")}
+
+
 def link_of(meta: dict) -> LinkConfig:
     fields = {f for f in LinkConfig.__dataclass_fields__}
     try:
