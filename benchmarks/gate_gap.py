@@ -116,14 +116,18 @@ min each; then `--checkpoint checkpoints/neural-ref-4prb-tdl-a-burnin --arms alw
     burnin1001-debounce[-confirm]):
     always               277 / 309 / 586
     oracle               287 / 318 / 605   (16 vs 35)
+    and a third (seed 1002, --tag burnin1002-debounce[-confirm]):
+    always               279 / 309 / 588
+    oracle               288 / 319 / 607   (21 vs 40)
 
 - The optimizer state that TDL-A's updates leave buys back about 6 of the oracle's 23 block
   errors (either way it is carried: warmed on the pretrained weights, or always-adapt's own).
   The rest is in the weights those updates leave: in part the online objective burned in at
   the operating point, which a gate that skips TDL-A pays on TDL-C.
 - From a prior burned in on other TDL-A slots, always-adapt loses 12-19 block errors fewer,
-  and skipping TDL-A costs 10 (the shipped burn-in, seed 1000) or 19 (seed 1001) instead of
-  23: the burn-in takes a part of the price that varies with its own draw, not all of it. What
+  and skipping TDL-A costs 10 (the shipped burn-in, seed 1000), 19 and 19 (seeds 1001, 1002)
+  instead of 23: a burn-in takes a part of the price, about a third on average, and the
+  shipped one's half looks lucky. What
   else TDL-A's updates give TDL-C is not established. A deployed receiver is in a burned-in
   state long before a drift; `gated_adaptation.py`'s session 33 runs judge the gate from the
   shipped one.
