@@ -173,9 +173,7 @@ class SlotAdapter(OnlineAdapter):
         if self.slot == self.reset_at:
             self.opt = torch.optim.Adam(self._params, lr=self.config.lr)
         if self.slot == self.restore_at:
-            with torch.no_grad():
-                for p, p0 in zip(self._params, self._anchor, strict=True):
-                    p.copy_(p0)
+            self._set_params(self._anchor)  # the pretrained weights
             self._snapshot = self._state()
         allowed = (self.update_slots is None or self.slot in self.update_slots
                    or self.slot in self.warm_slots)
@@ -186,9 +184,7 @@ class SlotAdapter(OnlineAdapter):
             return super()._step(y, no, c_hat, crc_ok)
         keep = [p.detach().clone() for p in self._params]
         stepped = super()._step(y, no, c_hat, crc_ok)
-        with torch.no_grad():
-            for p, v in zip(self._params, keep, strict=True):
-                p.copy_(v)
+        self._set_params(keep)
         self.warm_steps += stepped
         self.updates -= stepped  # a warm step moves no weight: not an update
         return stepped

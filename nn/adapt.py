@@ -274,10 +274,14 @@ class OnlineAdapter(nn.Module):
         return {"params": [p.detach().clone() for p in self._params],
                 "opt": copy.deepcopy(self.opt.state_dict())}
 
-    def _restore(self, state: dict) -> None:
+    def _set_params(self, values: list[torch.Tensor]) -> None:
+        """Write `values` (one tensor per adapted parameter, in order) into the weights."""
         with torch.no_grad():
-            for p, v in zip(self._params, state["params"], strict=True):
+            for p, v in zip(self._params, values, strict=True):
                 p.copy_(v)
+
+    def _restore(self, state: dict) -> None:
+        self._set_params(state["params"])
         self.opt.load_state_dict(copy.deepcopy(state["opt"]))
 
     # --- detection ----------------------------------------------------------------------------
