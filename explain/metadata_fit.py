@@ -136,9 +136,11 @@ def fit_model(model, X: np.ndarray, C: np.ndarray, y: np.ndarray, *, X_val=None,
     return model.fit(X, y, **kw)
 
 
-def save_model(model, path: str | Path, *, label: str, features: Sequence[str]) -> Path | None:
-    """Save to a directory (the model's own format, plus metadata.json naming the label and
-    the feature columns). None for 'gbt' (not saved: see the module docstring)."""
+def save_model(model, path: str | Path, *, label: str, features: Sequence[str],
+               positive_rate: float | None = None) -> Path | None:
+    """Save to a directory (the model's own format, plus metadata.json naming the label, the
+    feature columns and, if given, the label's positive rate in the training table: a gate's
+    'base-rate' threshold). None for 'gbt' (not saved: see the module docstring)."""
     from dmrx.nn.checkpoint import atomic_write
 
     if not hasattr(model, "save"):
@@ -147,12 +149,15 @@ def save_model(model, path: str | Path, *, label: str, features: Sequence[str]) 
     model.save(path)
     kind = getattr(model, "kind", type(model).__name__.lower())
     info = {"kind": kind, "label": label, "features": list(features)}
+    if positive_rate is not None:
+        info["positive_rate"] = float(positive_rate)
     atomic_write(path / "metadata.json", lambda p: p.write_text(json.dumps(info, indent=2)))
     return path
 
 
 def load_model(path: str | Path):
-    """:return: (model, info) with info = {'kind', 'label', 'features'}
+    """:return: (model, info) with info = {'kind', 'label', 'features'} and 'positive_rate'
+        where the model was saved with it
     :raises ValueError: not a saved metadata model directory
     """
     path = Path(path)

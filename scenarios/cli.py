@@ -25,7 +25,13 @@ from dmrx.scenarios.catalog import (
     get_link,
     get_scenario,
 )
-from dmrx.scenarios.metadata_cli import add_metadata_parser, metadata_recorder, run_metadata
+from dmrx.scenarios.metadata_cli import (
+    GATE_DEFAULTS,
+    add_metadata_parser,
+    gate_threshold,
+    metadata_recorder,
+    run_metadata,
+)
 from dmrx.scenarios.receivers import RECEIVER_NAMES
 from dmrx.scenarios.receivers import build_receiver as build_named_receiver
 from dmrx.scenarios.report import write_report
@@ -52,6 +58,13 @@ def _int_at_least(lo: int):
 
 
 _positive_int, _nonneg_int = _int_at_least(1), _int_at_least(0)
+
+
+def _gate_threshold(text: str) -> float | str:
+    try:
+        return gate_threshold(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--gate-threshold ")) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,17 +176,20 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--gate", default=None, help="a metadata model directory (dmrx metadata "
                    "train --label should_adapt --out DIR): adapters update only where it "
                    "predicts benefit")
-    a.add_argument("--gate-threshold", type=float, default=0.5,
-                   help="--gate: update where P(should_adapt) >= this")
-    a.add_argument("--gate-smoothing", type=float, default=1.0,
+    # the defaults are the gate judged by benchmarks/gated_adaptation.py (GATE_DEFAULTS)
+    a.add_argument("--gate-threshold", type=_gate_threshold, default=GATE_DEFAULTS["threshold"],
+                   help="--gate: update where the running average of P(should_adapt) >= this: "
+                        "a probability, or 'base-rate', the label's positive rate in the "
+                        "model's training table (default)")
+    a.add_argument("--gate-smoothing", type=float, default=GATE_DEFAULTS["smoothing"],
                    help="--gate: weight of the newest slot in the running average of P "
-                        "(1: each slot alone)")
-    a.add_argument("--gate-attack", type=float, default=None,
+                        "(1: each slot alone; default %(default)s)")
+    a.add_argument("--gate-attack", type=float, default=GATE_DEFAULTS["attack"],
                    help="--gate: weight of a slot whose P is above the running average "
-                        "(default: --gate-smoothing; larger: open fast, close slowly)")
-    a.add_argument("--gate-debounce", type=_positive_int, default=1,
+                        "(larger: open fast, close slowly; default %(default)s)")
+    a.add_argument("--gate-debounce", type=_positive_int, default=GATE_DEFAULTS["debounce"],
                    help="--gate: open only after this many consecutive slots at or above the "
-                        "threshold (1: at once)")
+                        "threshold (1: at once; default %(default)s)")
     a.add_argument("--save", default=None, metavar="DIR",
                    help="after the schedule, write the adapted receiver as a checkpoint here "
                         "(one adaptive variant, no --gate): e.g. a prior burned in on its "
@@ -468,11 +484,17 @@ def _adapt(args: argparse.Namespace) -> int:
         receivers["adaptive" if len(configs) == 1 else f"adaptive-{v}"] = OnlineAdapter(static,
                                                                                         cfg)
     if args.gate:
+        from dmrx.explain.gate import GatedAdapter
         from dmrx.scenarios.metadata_cli import gate_adapters
 
         receivers = gate_adapters(receivers, args.gate, args.gate_threshold,
                                   args.gate_smoothing, args.gate_attack,
                                   args.gate_debounce)
+        for g in [r for r in receivers.values() if isinstance(r, GatedAdapter)][:1]:
+            base = " (the training table's base rate)" * (args.gate_threshold == "base-rate")
+            print(f"gate {args.gate}: update where the running P(should_adapt) >= "
+                  f"{g.threshold:.4f}{base} for {g.debounce} slots (smoothing {g.smoothing}, "
+                  f"attack {g.attack})")
     if not args.no_classic:
         receivers |= {"ls": build_named_receiver("ls", link),
                       "perfect": build_named_receiver("perfect", link)}

@@ -41,12 +41,39 @@ def metadata_recorder(path: str | None, link, source: str, seed: int):
     return MetadataRecorder(link, run=f"{source} seed={seed}", source=source, seed=seed)
 
 
-def gate_adapters(receivers: dict, model_dir: str, threshold: float,
-                  smoothing: float = 1.0, attack: float | None = None,
-                  debounce: int = 1) -> dict:
+#: the gate `benchmarks/gated_adaptation.py` judged for issue 8 (`dmrx adapt --gate`'s
+#: defaults): P(should_adapt) averaged over slots (weight 0.1 falling, 0.5 rising), open after 5
+#: consecutive slots at or above the label's positive rate in the model's training table
+GATE_DEFAULTS = {"threshold": "base-rate", "smoothing": 0.1, "attack": 0.5, "debounce": 5}
+
+
+def gate_threshold(text: str) -> float | str:
+    """`--gate-threshold`: 'base-rate' or a probability in (0, 1).
+
+    :raises ValueError: anything else
+    """
+    if text.strip() == "base-rate":
+        return "base-rate"
+    try:
+        p = float(text)
+    except ValueError:
+        p = float("nan")
+    if not 0.0 < p < 1.0:
+        raise ValueError(f"--gate-threshold {text!r}: a probability in (0, 1) or 'base-rate'")
+    return p
+
+
+def gate_adapters(receivers: dict, model_dir: str,
+                  threshold: float | str = GATE_DEFAULTS["threshold"],
+                  smoothing: float = GATE_DEFAULTS["smoothing"],
+                  attack: float | None = GATE_DEFAULTS["attack"],
+                  debounce: int = GATE_DEFAULTS["debounce"]) -> dict:
     """Every `OnlineAdapter` of `receivers` wrapped in a `GatedAdapter` with the saved model.
 
-    :raises ValueError: the model is missing, or was trained for another label
+    :param threshold: a probability, or 'base-rate': the positive rate of should_adapt in the
+        model's training table (saved by `dmrx metadata train --out`)
+    :raises ValueError: the model is missing, was trained for another label, or has no saved
+        positive rate for threshold='base-rate'
     """
     from dmrx.explain.gate import GatedAdapter
     from dmrx.nn.adapt import OnlineAdapter
@@ -55,6 +82,12 @@ def gate_adapters(receivers: dict, model_dir: str, threshold: float,
     if info.get("label") != "should_adapt":
         raise ValueError(f"--gate {model_dir!r} predicts {info.get('label')!r}; a gate needs a "
                          "model trained with --label should_adapt")
+    if threshold == "base-rate":
+        if "positive_rate" not in info:
+            raise ValueError(f"--gate {model_dir!r} was saved without the positive rate of its "
+                             "training table, so --gate-threshold base-rate is unknown: retrain "
+                             "it with `dmrx metadata train --out`, or give a probability")
+        threshold = info["positive_rate"]
     return {n: GatedAdapter(r, model, threshold=threshold, smoothing=smoothing,
                             attack=attack, debounce=debounce, features=info["features"])
             if isinstance(r, OnlineAdapter) else r for n, r in receivers.items()}
@@ -164,7 +197,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"  {split:<6} rows {s['rows']:>7d}  positive {s['positive_rate']:.3f}  "
               f"AUC {s['auc']:.3f}  accuracy {s['accuracy']:.3f}")
     if args.out:
-        saved = save_model(model, args.out, label=args.label, features=FEATURES)
+        saved = save_model(model, args.out, label=args.label, features=FEATURES,
+                           positive_rate=scores["train"]["positive_rate"])
         print(f"saved -> {saved}" if saved else f"{args.model} is not saved (scikit-learn "
               "trees have no format but pickle; it refits in seconds)")
     if args.json:

@@ -67,7 +67,16 @@ def test_gate_needs_a_should_adapt_model(tmp_path, capsys):
     assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
                  str(tmp_path / "m")]) == 2
     assert "a gate needs a model trained with --label should_adapt" in capsys.readouterr().err
-    save_model(m, tmp_path / "g", label="should_adapt", features=FEATURES)
+    # saved without the training table's positive rate: the default base-rate threshold is
+    # unknown, and the message says how to get one
+    save_model(m, tmp_path / "old", label="should_adapt", features=FEATURES)
+    assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
+                 str(tmp_path / "old")]) == 2
+    assert "so --gate-threshold base-rate is unknown" in capsys.readouterr().err
+    assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
+                 str(tmp_path / "old"), "--gate-threshold", "1.5"]) == 2
+    assert "a probability in (0, 1) or 'base-rate'" in capsys.readouterr().err
+    save_model(m, tmp_path / "g", label="should_adapt", features=FEATURES, positive_rate=0.09)
     assert main(["adapt", "--checkpoint", "checkpoints/neural-ref-4prb-tdl-a", "--gate",
                  str(tmp_path / "g"), "--gate-attack", "0"]) == 2
     assert "attack=0.0: in (0, 1]" in capsys.readouterr().err
@@ -130,3 +139,52 @@ def test_a_medic_of_two_members_trains_saves_and_explains(ref_link, tmp_path, ca
     out = capsys.readouterr().out
     assert out.startswith("medic-ensemble predicting block_error")
     assert "(member 0)" in out or "(member 1)" in out
+
+
+def test_gate_defaults_are_the_judged_gate_at_the_saved_base_rate(setup_adapter, tmp_path):
+    """`dmrx adapt --gate DIR` with no other option builds the gate gated_adaptation.py judged:
+    threshold = should_adapt's positive rate in the model's training table (as `dmrx metadata
+    train --out` saves it), smoothing 0.1, attack 0.5, debounce 5; a number overrides it."""
+    import numpy as np
+
+    from dmrx.explain.gate import GatedAdapter
+    from dmrx.explain.metadata import FEATURES
+    from dmrx.explain.metadata_fit import LogisticModel, load_model, save_model
+    from dmrx.scenarios.cli import _parser
+    from dmrx.scenarios.metadata_cli import gate_adapters
+
+    X = np.random.default_rng(0).normal(size=(20, len(FEATURES)))
+    save_model(LogisticModel().fit(X, (X[:, 0] > 0).astype(int)), tmp_path / "g",
+               label="should_adapt", features=FEATURES, positive_rate=0.0875)
+    assert load_model(tmp_path / "g")[1]["positive_rate"] == 0.0875
+    a = _parser().parse_args(["adapt", "--checkpoint", "c", "--gate", str(tmp_path / "g")])
+    gated = gate_adapters({"static": "static", "adaptive": setup_adapter}, a.gate,
+                          a.gate_threshold, a.gate_smoothing, a.gate_attack, a.gate_debounce)
+    g = gated["adaptive"]
+    assert gated["static"] == "static" and isinstance(g, GatedAdapter)
+    assert (g.threshold, g.smoothing, g.attack, g.debounce) == (0.0875, 0.1, 0.5, 5)
+    a = _parser().parse_args(["adapt", "--checkpoint", "c", "--gate", str(tmp_path / "g"),
+                              "--gate-threshold", "0.2", "--gate-debounce", "1"])
+    g = gate_adapters({"adaptive": setup_adapter}, a.gate, a.gate_threshold, a.gate_smoothing,
+                      a.gate_attack, a.gate_debounce)["adaptive"]
+    assert (g.threshold, g.debounce) == (0.2, 1)
+
+
+@pytest.fixture
+def setup_adapter(ref_link):
+    from dmrx.nn import NeuralReceiver, ResNetConfig
+    from dmrx.nn.adapt import AdaptConfig, OnlineAdapter
+
+    return OnlineAdapter(NeuralReceiver(ref_link, ResNetConfig(num_channels=8, num_blocks=1)),
+                         AdaptConfig())
+
+
+def test_metadata_train_saves_the_training_positive_rate(ref_link, tmp_path):
+    _synthetic_tables(ref_link, tmp_path)
+    assert main(["metadata", "train", "--data", str(tmp_path), "--model", "logreg",
+                 "--label", "block_error", "--out", str(tmp_path / "m")]) == 0
+    from dmrx.explain.metadata_fit import load_model
+
+    y = read_table(tmp_path / "train.parquet").column("block_error").to_pylist()
+    assert 0 < sum(y) < len(y)
+    assert load_model(tmp_path / "m")[1]["positive_rate"] == pytest.approx(sum(y) / len(y))
