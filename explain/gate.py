@@ -42,7 +42,11 @@ class GatedAdapter(nn.Module):
     :param adapter: the adapter (its own policy still decides on the slots the gate opens)
     :param model: anything with `predict_proba(X [n, F]) -> [n, 2]`, fitted on `features`
         of the metadata tables with the label 'should_adapt'
-    :param threshold: update where P(should_adapt) >= threshold
+    :param threshold: update where P(should_adapt) >= threshold. A should_adapt model trained
+        on imbalanced tables (6-11 % positive) rarely reaches 0.5: the gate judged on
+        drift-default uses the label's positive rate in the training table ('base-rate'), with
+        smoothing 0.1, attack 0.5 and debounce 5 (`dmrx adapt --gate`'s defaults,
+        `dmrx.scenarios.metadata_cli.GATE_DEFAULTS`)
     :param smoothing: weight of the newest slot in the running average of P the gate compares
         with the threshold (1: each slot alone). The label is a property of the channel over
         the next tens of slots, so averaging over ~1/smoothing slots removes the per-slot
