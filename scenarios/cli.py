@@ -186,7 +186,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(1: each slot alone; default %(default)s)")
     a.add_argument("--gate-attack", type=float, default=GATE_DEFAULTS["attack"],
                    help="--gate: weight of a slot whose P is above the running average "
-                        "(larger: open fast, close slowly; default %(default)s)")
+                        "(larger: open fast, close slowly; --gate-smoothing's value: "
+                        "symmetric; default %(default)s)")
     a.add_argument("--gate-debounce", type=_positive_int, default=GATE_DEFAULTS["debounce"],
                    help="--gate: open only after this many consecutive slots at or above the "
                         "threshold (1: at once; default %(default)s)")
