@@ -60,13 +60,6 @@ def _int_at_least(lo: int):
 _positive_int, _nonneg_int = _int_at_least(1), _int_at_least(0)
 
 
-def _gate_threshold(text: str) -> float | str:
-    try:
-        return gate_threshold(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e).removeprefix("--gate-threshold ")) from None
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dmrx", description="Link-level studies of neural 5G NR "
                                 "receivers that learn from the DMRS while they detect.")
@@ -177,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
                    "train --label should_adapt --out DIR): adapters update only where it "
                    "predicts benefit")
     # the defaults are the gate judged by benchmarks/gated_adaptation.py (GATE_DEFAULTS)
-    a.add_argument("--gate-threshold", type=_gate_threshold, default=GATE_DEFAULTS["threshold"],
+    a.add_argument("--gate-threshold", type=gate_threshold, default=GATE_DEFAULTS["threshold"],
                    help="--gate: update where the running average of P(should_adapt) >= this: "
                         "a probability, or 'base-rate', the label's positive rate in the "
                         "model's training table (default)")
@@ -491,7 +484,8 @@ def _adapt(args: argparse.Namespace) -> int:
         receivers = gate_adapters(receivers, args.gate, args.gate_threshold,
                                   args.gate_smoothing, args.gate_attack,
                                   args.gate_debounce)
-        for g in [r for r in receivers.values() if isinstance(r, GatedAdapter)][:1]:
+        g = next((r for r in receivers.values() if isinstance(r, GatedAdapter)), None)
+        if g is not None:
             base = " (the training table's base rate)" * (args.gate_threshold == "base-rate")
             print(f"gate {args.gate}: update where the running P(should_adapt) >= "
                   f"{g.threshold:.4f}{base} for {g.debounce} slots (smoothing {g.smoothing}, "

@@ -48,9 +48,9 @@ GATE_DEFAULTS = {"threshold": "base-rate", "smoothing": 0.1, "attack": 0.5, "deb
 
 
 def gate_threshold(text: str) -> float | str:
-    """`--gate-threshold`: 'base-rate' or a probability in (0, 1).
+    """The argparse type of `--gate-threshold`: 'base-rate' or a probability in (0, 1).
 
-    :raises ValueError: anything else
+    :raises argparse.ArgumentTypeError: anything else
     """
     if text.strip() == "base-rate":
         return "base-rate"
@@ -59,7 +59,7 @@ def gate_threshold(text: str) -> float | str:
     except ValueError:
         p = float("nan")
     if not 0.0 < p < 1.0:
-        raise ValueError(f"--gate-threshold {text!r}: a probability in (0, 1) or 'base-rate'")
+        raise argparse.ArgumentTypeError(f"{text!r}: a probability in (0, 1) or 'base-rate'")
     return p
 
 
