@@ -127,10 +127,9 @@ min each; then `--checkpoint checkpoints/neural-ref-4prb-tdl-a-burnin --arms alw
 - From a prior burned in on other TDL-A slots, always-adapt loses 12-19 block errors fewer,
   and skipping TDL-A costs 10 (the shipped burn-in, seed 1000), 19 and 19 (seeds 1001, 1002)
   instead of 23: a burn-in takes a part of the price, about a third on average, and the
-  shipped one's half looks lucky. What
-  else TDL-A's updates give TDL-C is not established. A deployed receiver is in a burned-in
-  state long before a drift; `gated_adaptation.py`'s session 33 runs judge the gate from the
-  shipped one.
+  shipped one's half looks lucky. What else TDL-A's updates give TDL-C is not established. A
+  deployed receiver is in a burned-in state long before a drift; `gated_adaptation.py`'s
+  session 33 runs judge the gate from the shipped one, its session 34 runs from seed 1001's.
 """
 
 from __future__ import annotations
